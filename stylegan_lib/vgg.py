@@ -1,0 +1,139 @@
+"""Frozen VGG19 feature extractor (Simonyan & Zisserman 2015) for perceptual losses.
+
+Input is the library's convention, RGB in [0, 1], shape [N, 3, H, W]; the module applies
+the input convention of the weights it was built for (Caffe: BGR, 0-255, mean-subtracted;
+torchvision: RGB, ImageNet mean/std). Layers are named as in the Gatys paper:
+``conv{block}_{i}``, ``relu{block}_{i}``, ``pool{block}``.
+
+Note on names: the Keras layer ``block5_conv2`` that seed 001 uses includes its ReLU, and
+Caffe's in-place ReLU makes the paper's ``conv5_2`` post-activation too; both are our
+``relu5_2``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from . import hub
+
+_BLOCKS = (2, 2, 4, 4, 4)  # convolutions per block
+_WIDTHS = (64, 128, 256, 512, 512)
+
+
+def _layer_names() -> list[str]:
+    names = []
+    for block, count in enumerate(_BLOCKS, start=1):
+        for i in range(1, count + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        names.append(f"pool{block}")
+    return names
+
+
+LAYER_NAMES: tuple[str, ...] = tuple(_layer_names())  # index == torchvision features.N
+LAYER_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
+
+
+@dataclass(frozen=True)
+class InputConvention:
+    bgr: bool  # flip RGB -> BGR before the first convolution
+    scale: float  # multiply [0, 1] pixels by this
+    mean: tuple[float, float, float]  # in the network's channel order, after scaling
+    std: tuple[float, float, float]
+
+
+CONVENTIONS = {
+    "caffe": InputConvention(bgr=True, scale=255.0, mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0)),
+    "torchvision": InputConvention(bgr=False, scale=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+}
+
+
+class VGG19Features(nn.Module):
+    """VGG19 convolutional trunk; ``forward(x, layers)`` returns ``{name: [N, C, h, w]}``."""
+
+    def __init__(self, *, convention: InputConvention, pooling: str = "max"):
+        super().__init__()
+        if pooling not in ("max", "avg"):
+            raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
+        layers: list[nn.Module] = []
+        in_ch = 3
+        for count, width in zip(_BLOCKS, _WIDTHS, strict=True):
+            for _ in range(count):
+                layers += [nn.Conv2d(in_ch, width, kernel_size=3, padding=1), nn.ReLU(inplace=False)]
+                in_ch = width
+            layers.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
+        self.features = nn.Sequential(*layers)  # keys features.N.* as torchvision
+        self.convention = convention
+        self.register_buffer(
+            "mean", torch.tensor(convention.mean, dtype=torch.float64).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor(convention.std, dtype=torch.float64).view(1, 3, 1, 1), persistent=False
+        )
+
+    def preprocess(self, image: torch.Tensor) -> torch.Tensor:
+        # [N, 3, H, W] RGB in [0, 1] -> the weights' own input convention
+        x = image * self.convention.scale
+        if self.convention.bgr:
+            x = x.flip(1)
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+    def forward(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        unknown = [name for name in layers if name not in LAYER_INDEX]
+        if unknown:
+            raise ValueError(f"Unknown VGG19 layers {unknown}; valid names: {', '.join(LAYER_NAMES)}")
+        wanted = set(layers)
+        last = max(LAYER_INDEX[name] for name in layers)
+        x = self.preprocess(image)
+        out = {}
+        for index in range(last + 1):
+            x = self.features[index](x)
+            if LAYER_NAMES[index] in wanted:
+                out[LAYER_NAMES[index]] = x
+        return out
+
+
+def build_vgg19(
+    resolved: hub.ResolvedWeights,
+    *,
+    pooling: str = "max",
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> VGG19Features:
+    """A frozen, eval-mode VGG19 from resolved weights (strict load)."""
+    name = resolved.config.get("input_convention")
+    if name not in CONVENTIONS:
+        raise ValueError(f"{resolved.path}: config input_convention must be one of {list(CONVENTIONS)}, got {name!r}")
+    model = VGG19Features(convention=CONVENTIONS[name], pooling=pooling)
+    hub.load_model_weights(model, resolved)
+    return model.requires_grad_(False).eval().to(device=device, dtype=dtype)
+
+
+WEIGHT_SOURCES = {"caffe": "vgg19-caffe", "torchvision": "vgg19-torchvision"}
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_vgg19(weights: str, path: str | None, pooling: str, device: str, dtype: torch.dtype) -> VGG19Features:
+    resolved = hub.resolve(WEIGHT_SOURCES[weights], path=path)
+    return build_vgg19(resolved, pooling=pooling, device=device, dtype=dtype)
+
+
+def load_vgg19(
+    weights: str = "caffe",
+    *,
+    path: str | None = None,
+    pooling: str = "max",
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> VGG19Features:
+    """The shared, frozen VGG19 for ``weights`` ('caffe' or 'torchvision'), cached per process.
+
+    The returned module is never mutated by the library, so threads may share it.
+    """
+    if weights not in WEIGHT_SOURCES:
+        raise ValueError(f"weights must be one of {list(WEIGHT_SOURCES)}, got {weights!r}")
+    return _cached_vgg19(weights, None if path is None else str(path), pooling, str(torch.device(device)), dtype)

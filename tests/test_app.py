@@ -1,0 +1,169 @@
+"""The real app: `python app.py` on loopback, driven through gradio_client (tiny jobs)."""
+
+import io
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+SETTINGS = dict(log_alpha=4, log_beta=-2, tv_weight=50, steps=4, size=64, optimizer="adam",
+                preserve_colors=False, num_scales=1, seed=0)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def client(app_server):
+    return Client(app_server, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory, content_photo):
+    path = tmp_path_factory.mktemp("app") / "content.png"
+    content_photo.resize((96, 96)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def painting(tmp_path_factory, style_painting):
+    path = tmp_path_factory.mktemp("app") / "style.jpg"
+    style_painting.save(path)
+    return path
+
+
+def nst(client, content, style, **overrides):
+    return client.predict(
+        handle_file(str(content)), handle_file(str(style)), *{**SETTINGS, **overrides}.values(), api_name="/nst"
+    )
+
+
+def test_every_tab_is_served(app_server):
+    config = json.loads(urllib.request.urlopen(app_server + "config", timeout=10).read())
+    labels = {c.get("props", {}).get("label") for c in config["components"]}
+    assert {"Van Gogh HD", "Neural style transfer", "ProGAN"} <= labels
+    endpoints = {d.get("api_name") for d in config["dependencies"]}
+    assert {"nst", "nst_ratio_grid", "nst_stop", "vangogh", "progan_sample"} <= endpoints
+
+
+def test_nst_endpoint_returns_the_image(client, photo, painting):
+    preview, status, download = nst(client, photo, painting)
+    assert status.startswith("Done: 64×64")
+    with Image.open(download) as full:
+        assert full.format == "PNG" and full.size == (64, 64)
+        pixels = np.asarray(full.convert("RGB"), dtype=np.float64)
+    with Image.open(preview) as shown:
+        assert shown.size == (64, 64)
+    source = np.asarray(Image.open(photo).convert("RGB").resize((64, 64)), dtype=np.float64)
+    assert 1.0 < np.abs(pixels - source).mean() < 100  # changed by the style, still the photo
+
+
+def test_previews_are_streamed(client, photo, painting):
+    job = client.submit(
+        handle_file(str(photo)), handle_file(str(painting)), *{**SETTINGS, "steps": 60}.values(), api_name="/nst"
+    )
+    final = job.result(timeout=300)
+    outputs = job.outputs()
+    assert final[1].startswith("Done")
+    previews = [o for o in outputs[:-1] if o[1].startswith("Step ")]
+    assert previews, f"no preview was streamed before the result: {outputs}"
+
+
+def test_stop_ends_the_job_early_and_keeps_the_result(app_server, photo, painting):
+    import time
+
+    client = Client(app_server, verbose=False)  # one session: Stop applies to its own job
+    job = client.submit(
+        handle_file(str(photo)), handle_file(str(painting)), *{**SETTINGS, "steps": 1000}.values(), api_name="/nst"
+    )
+    while not any(o[1].startswith("Step ") for o in job.outputs()):
+        assert not job.done(), job.outputs()
+        time.sleep(0.2)
+    assert "Stopping" in client.predict(api_name="/nst_stop")
+    preview, status, download = job.result(timeout=120)
+    assert status.startswith("Done") and "stopped at step" in status
+    assert Image.open(download).size == (64, 64)
+
+
+def test_ratio_grid(client, photo, painting):
+    gallery = client.predict(
+        handle_file(str(photo)), handle_file(str(painting)), 4, 50, "adam", False, 0, api_name="/nst_ratio_grid"
+    )
+    assert [item["caption"].split(" (")[0] for item in gallery] == [f"α/β = {r:.0e}" for r in (1e4, 1e5, 1e6, 1e7, 1e8)]
+    assert all(Image.open(item["image"]).size[0] > 0 for item in gallery)
+
+
+def _bad_files(tmp):
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    jpeg = io.BytesIO()
+    noise.save(jpeg, "JPEG")
+    files = {
+        "empty.png": b"",
+        "text.jpg": b"hello, this is not an image\n",
+        "truncated.jpg": jpeg.getvalue()[: len(jpeg.getvalue()) // 2],
+    }
+    for name, data in files.items():
+        (tmp / name).write_bytes(data)
+    # A decompression bomb: a tiny 1-bit PNG whose pixels claim 30000 x 30000.
+    Image.new("1", (30000, 30000)).save(tmp / "bomb.png")
+    return {name: tmp / name for name in [*files, "bomb.png"]}
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("empty.png", "empty"),
+        ("text.jpg", "Not an image"),
+        ("truncated.jpg", "truncated or corrupt"),
+        ("bomb.png", "too large"),
+    ],
+)
+def test_bad_uploads_get_a_clear_message(client, tmp_path_factory, painting, name, message):
+    bad = _bad_files(tmp_path_factory.mktemp("bad"))[name]
+    with pytest.raises(AppError, match=message):
+        nst(client, bad, painting)
+    with pytest.raises(AppError, match=message):
+        nst(client, painting, bad)
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "I;16", "P", "RGBA", "LA", "exif"])
+def test_odd_modes_are_accepted(client, tmp_path_factory, photo, painting, mode):
+    img = Image.open(photo).convert("RGB").resize((80, 40))
+    path = tmp_path_factory.mktemp("modes") / f"odd-{mode.replace(';', '')}.png"
+    if mode == "CMYK":
+        path = path.with_suffix(".jpg")
+        img.convert("CMYK").save(path)
+    elif mode == "I;16":
+        gray = (np.asarray(img.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+        Image.fromarray(gray).save(path)  # uint16 -> mode I;16
+    elif mode == "exif":
+        path = path.with_suffix(".jpg")
+        exif = Image.Exif()
+        exif[0x0112] = 6  # rotate 90° clockwise to display
+        img.save(path, exif=exif)
+    else:
+        img.convert(mode).save(path)
+    preview, status, download = nst(client, path, painting, steps=1)
+    expected = (32, 64) if mode == "exif" else (64, 32)  # the EXIF-rotated photo is portrait
+    assert Image.open(download).size == expected, status
+
+
+def test_huge_upload_is_downscaled_to_the_stated_cap(client, tmp_path_factory, painting):
+    path = tmp_path_factory.mktemp("huge") / "huge.png"
+    Image.new("RGB", (8000, 6000), (90, 140, 200)).save(path)  # 48 MP > the 40 MP cap
+    preview, status, download = nst(client, path, painting, steps=1)
+    assert "(8000×6000) was downscaled to" in status
+    assert Image.open(download).size == (64, 48)
+
+
+def test_model_tabs_without_weights_say_what_to_do(client, photo):
+    with pytest.raises(AppError, match=r"siamese-vangogh.*not found.*checkpoints/siamese-vangogh"):
+        client.predict(handle_file(str(photo)), "Siamese GAN (tiles)", api_name="/vangogh")
+    with pytest.raises(AppError, match=r"progan-faces.*not found"):
+        client.predict(0, api_name="/progan_sample")
+
+
+def test_server_is_still_up_after_bad_input(client, photo, painting):
+    assert nst(client, photo, painting, steps=1)[1].startswith("Done")

@@ -1,0 +1,57 @@
+"""`python -m stylegan_lib nst ...` as a user runs it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from stylegan_lib.cli import build_parser
+from stylegan_lib.nst import stylize
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "stylegan_lib", *map(str, args)], cwd=REPO, capture_output=True, text=True
+    )
+
+
+def test_defaults_come_from_the_signature():
+    args = build_parser().parse_args(["nst", "a.jpg", "b.jpg", "-o", "out.png"])
+    import inspect
+
+    params = inspect.signature(stylize).parameters
+    for name in (
+        "content_weight",
+        "style_weight",
+        "tv_weight",
+        "steps",
+        "size",
+        "optimizer",
+        "preserve_colors",
+        "seed",
+    ):
+        assert getattr(args, name) == params[name].default
+    args = build_parser().parse_args(["nst", "a", "b", "c", "-o", "o", "--style-blend", "1", "3", "--lr", "0.5"])
+    assert args.style == [Path("b"), Path("c")] and args.style_blend == [1.0, 3.0] and args.lr == 0.5
+
+
+def test_cli_writes_the_stylised_png(hub_cache, tmp_path, content_photo, style_painting):
+    content, style, out = tmp_path / "c.png", tmp_path / "s.jpg", tmp_path / "out" / "result.png"
+    content_photo.resize((120, 90)).save(content)
+    style_painting.save(style)
+    done = run_cli("nst", content, style, "-o", out, "--steps", 3, "--size", 48, "--preserve-colors", "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    assert "3/3" in done.stderr  # the tqdm bar
+    assert Image.open(out).size == (48, 36)
+    assert f"wrote {out}" in done.stdout
+
+
+def test_cli_reports_bad_input_without_a_traceback(hub_cache, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    done = run_cli("nst", bad, bad, "-o", tmp_path / "o.png", "--steps", 1)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr

@@ -1,0 +1,110 @@
+"""Gatys style transfer on the real Caffe VGG19 and real images, at tiny sizes."""
+
+import pytest
+import torch
+
+from stylegan_lib import losses
+from stylegan_lib.images import pil_to_tensor, rgb_to_yiq
+from stylegan_lib.nst import STYLE_LAYERS, resize, scale_sizes, style_weight_sweep, stylize
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def content(content_photo):
+    return pil_to_tensor(content_photo)
+
+
+@pytest.fixture(scope="module")
+def style(style_painting):
+    return pil_to_tensor(style_painting)
+
+
+def gatys_style_loss(vgg, image, style):
+    """Independent recomputation of the unweighted style loss of ``image`` against ``style``."""
+    style = resize(style, image.shape[-2:])
+    a = vgg(image, STYLE_LAYERS)
+    b = vgg(style, STYLE_LAYERS)
+    return sum(torch.mean((losses.gram_matrix(a[n]) - losses.gram_matrix(b[n])) ** 2) for n in STYLE_LAYERS).item()
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_style_loss_falls_on_real_images(vgg, content, style, optimizer):
+    trace = []
+    result = stylize(content, style, steps=12, size=SIZE, optimizer=optimizer, vgg=vgg, callback=trace.append)
+    assert [p.step for p in trace] == list(range(1, 13))
+    assert trace[-1].style_loss < 0.5 * trace[0].style_loss
+    assert result.shape == (1, 3, 64, 64) and 0 <= result.min() and result.max() <= 1
+    start = resize(content, (64, 64))
+    # the result is closer to the style than the content it started from, by an independent measure
+    assert gatys_style_loss(vgg, result, style) < 0.5 * gatys_style_loss(vgg, start, style)
+
+
+def test_preserve_colors_keeps_the_content_chroma(vgg, content, style):
+    plain = stylize(content, style, steps=10, size=SIZE, vgg=vgg)
+    kept = stylize(content, style, steps=10, size=SIZE, vgg=vgg, preserve_colors=True)
+    reference = rgb_to_yiq(resize(content, kept.shape[-2:]))[:, 1:]
+    chroma_error = (rgb_to_yiq(kept)[:, 1:] - reference).abs().mean().item()
+    plain_error = (rgb_to_yiq(plain)[:, 1:] - reference).abs().mean().item()
+    assert chroma_error < 0.01  # only gamut clipping moves the chroma
+    assert plain_error > 3 * chroma_error  # plain transfer does take the style's colours
+    luminance_change = (rgb_to_yiq(kept)[:, 0] - rgb_to_yiq(resize(content, kept.shape[-2:]))[:, 0]).abs().mean()
+    assert luminance_change > 0.01  # ...and the style went into the luminance
+
+
+def test_multiscale_output_has_requested_size(vgg, content, style):
+    sizes = []
+    result = stylize(
+        content, style, steps=2, size=80, num_scales=3, vgg=vgg, callback=lambda p: sizes.append(p.size) and None
+    )
+    assert result.shape == (1, 3, 80, 80)
+    assert sorted(set(sizes)) == [(40, 40), (57, 57), (80, 80)]
+    assert scale_sizes(1080, 1920, size=1920, num_scales=2, scale_ratio=2) == [(540, 960), (1080, 1920)]
+
+
+def test_seed_reproducible_noise_init(vgg, content, style):
+    a = stylize(content, style, steps=3, size=32, init="noise", seed=7, vgg=vgg)
+    b = stylize(content, style, steps=3, size=32, init="noise", seed=7, vgg=vgg)
+    c = stylize(content, style, steps=3, size=32, init="noise", seed=8, vgg=vgg)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_early_stop_from_callback(vgg, content, style):
+    seen = []
+
+    def stop_at_three(progress):
+        seen.append(progress.step)
+        return progress.step == 3
+
+    result = stylize(content, style, steps=50, size=32, vgg=vgg, callback=stop_at_three)
+    assert seen == [1, 2, 3]
+    assert result.shape == (1, 3, 32, 32)
+
+
+def test_several_styles_with_blend_weights(vgg, content, style):
+    flipped = style.flip(-1).roll(1, dims=1)  # a second, different style (channels rotated)
+    only_first = stylize(content, [style, flipped], style_blend=[1, 0], steps=3, size=32, vgg=vgg)
+    single = stylize(content, style, steps=3, size=32, vgg=vgg)
+    torch.testing.assert_close(only_first, single)
+    mixed = stylize(content, [style, flipped], style_blend=[1, 1], steps=3, size=32, vgg=vgg)
+    assert not torch.allclose(mixed, single)
+    with pytest.raises(ValueError, match="style_blend"):
+        stylize(content, [style, flipped], style_blend=[1], steps=1, size=32, vgg=vgg)
+
+
+def test_ratio_sweep_orders_style_strength(vgg, content, style):
+    results = style_weight_sweep(content, style, ratios=(1e8, 1e4), steps=8, size=SIZE, vgg=vgg)
+    (_, weak), (_, strong) = results
+    assert gatys_style_loss(vgg, strong, style) < gatys_style_loss(vgg, weak, style)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"optimizer": "sgd"}, "optimizer"), ({"init": "zeros"}, "init"), ({"steps": 0}, "steps"), ({"size": 4}, "size")],
+)
+def test_bad_arguments_fail_early(vgg, content, style, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        stylize(content, style, vgg=vgg, **{"steps": 1, "size": 32, **kwargs})
+    with pytest.raises(ValueError, match="RGB tensor"):
+        stylize(content[:, :1], style, steps=1, size=32, vgg=vgg)

@@ -1,0 +1,62 @@
+"""The VGG19 extractor against an independent float64 conv chain on the real weights."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stylegan_lib import hub
+from stylegan_lib.vgg import CONVENTIONS, LAYER_NAMES, build_vgg19
+
+CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+POOL_AFTER = {1, 3, 7, 11, 15}  # conv positions followed by pooling
+
+
+def reference_features(state, image, *, pool):
+    """relu{b}_{i} outputs by hand: Caffe preprocessing, 3x3 convs, ReLU, 2x2 pooling (float64)."""
+    x = image.double().flip(1) * 255 - torch.tensor([103.939, 116.779, 123.68], dtype=torch.float64).view(1, 3, 1, 1)
+    out, block, conv = {}, 1, 1
+    for position, index in enumerate(CONV_INDICES):
+        x = F.conv2d(x, state[f"features.{index}.weight"].double(), state[f"features.{index}.bias"].double(), padding=1)
+        x = x.clamp_min(0)
+        out[f"relu{block}_{conv}"] = x
+        conv += 1
+        if position in POOL_AFTER:
+            x = F.max_pool2d(x, 2) if pool == "max" else F.avg_pool2d(x, 2)
+            block, conv = block + 1, 1
+    return out
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_features_match_float64_reference(hub_cache, pool):
+    resolved = hub.resolve("vgg19-caffe")
+    model = build_vgg19(resolved, pooling=pool, dtype=torch.float64)
+    state = hub.load_state_dict(resolved, dtype=torch.float64)
+    image = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    layers = ["relu1_1", "relu3_1", "relu5_2"]
+    got = model(image, layers)
+    expected = reference_features(state, image, pool=pool)
+    assert list(got) == layers
+    for name in layers:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-9, atol=1e-9)
+    assert got["relu5_2"].abs().max() > 1  # real weights give real activations
+
+
+def test_torchvision_convention():
+    conv = CONVENTIONS["torchvision"]
+    from stylegan_lib.vgg import VGG19Features
+
+    model = VGG19Features(convention=conv).double()
+    x = torch.rand(1, 3, 2, 2, dtype=torch.float64)
+    mean = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).view(1, 3, 1, 1)
+    torch.testing.assert_close(model.preprocess(x), (x - mean) / std)
+
+
+def test_layer_names_and_errors(vgg):
+    assert LAYER_NAMES[:5] == ("conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1")
+    assert LAYER_NAMES[-1] == "pool5"
+    out = vgg(torch.rand(1, 3, 32, 32), ["pool5", "conv1_1"])
+    assert out["pool5"].shape == (1, 512, 1, 1) and out["conv1_1"].shape == (1, 64, 32, 32)
+    with pytest.raises(ValueError, match="Unknown VGG19 layers"):
+        vgg(torch.rand(1, 3, 8, 8), ["block5_conv2"])
+    assert not any(p.requires_grad for p in vgg.parameters())
