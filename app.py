@@ -22,12 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import torch
+from PIL import Image
 
 from stylegan_lib import hub
-from stylegan_lib.images import ImageError, open_image, pil_to_tensor, save_png, tensor_to_pil
+from stylegan_lib.images import ImageError, fit_longest_side, open_image, pil_to_tensor, save_png, tensor_to_pil
 from stylegan_lib.nst import stylize
 from stylegan_lib.streaming import Finished, stream
+from stylegan_lib.tiling import seam_score, translate_hd
+from stylegan_lib.translate import blend_strength, load_translator
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -38,6 +42,7 @@ class Limits:
     """What one request may ask of this machine (a CPU Space is ~50x slower than a GPU)."""
 
     input_pixels: int  # uploads above are downscaled to this, and the user is told
+    translate_pixels: int  # Van Gogh HD: photos above are downscaled to this
     max_size: int  # longest side of a style transfer result
     max_steps: int
     size: int  # defaults shown in the UI
@@ -48,10 +53,24 @@ class Limits:
 
 LIMITS = {
     "cuda": Limits(
-        input_pixels=40_000_000, max_size=2048, max_steps=2000, size=512, steps=500, grid_size=320, grid_steps=200
+        input_pixels=40_000_000,
+        translate_pixels=64_000_000,
+        max_size=2048,
+        max_steps=2000,
+        size=512,
+        steps=500,
+        grid_size=320,
+        grid_steps=200,
     ),
     "cpu": Limits(
-        input_pixels=40_000_000, max_size=1024, max_steps=1000, size=256, steps=100, grid_size=128, grid_steps=40
+        input_pixels=40_000_000,
+        translate_pixels=16_000_000,
+        max_size=1024,
+        max_steps=1000,
+        size=256,
+        steps=100,
+        grid_size=128,
+        grid_steps=40,
     ),
 }[DEVICE]
 GRID_RATIOS = (1e4, 1e5, 1e6, 1e7, 1e8)  # alpha / beta; the seed's default is 1e6
@@ -200,9 +219,39 @@ def _require(name: str) -> None:
     raise gr.Error(reason or f"{name} is published but this build cannot run it yet.")
 
 
-def run_vangogh(photo, method):
-    """Van Gogh HD translation (Siamese GAN by tiles, or CycleGAN)."""
-    _require("cyclegan-vangogh" if method == "CycleGAN" else "siamese-vangogh")
+VANGOGH_METHODS = {
+    "Siamese GAN, Combo-trained (seed 000)": "siamese",
+    "Siamese GAN, naive tiles (baseline)": "siamese-naive",
+}
+PREVIEW_SIDE = 2048  # the before/after view; the download is full size
+
+
+def _translator(method: str):
+    try:
+        return load_translator(VANGOGH_METHODS[method], device=DEVICE)
+    except KeyError:
+        raise gr.Error(f"Unknown method {method!r}; choose one of: {', '.join(VANGOGH_METHODS)}") from None
+    except (hub.WeightsNotFoundError, hub.WeightsIntegrityError) as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def run_vangogh(photo, method, strength, overlap, progress=PROGRESS):
+    """Van Gogh HD: the photo at full resolution, tile by tile; before/after, seam score, PNG."""
+    img = _open_upload(photo, "photo", max_pixels=LIMITS.translate_pixels)
+    G, tile = _translator(method)
+    overlap = min(int(overlap), tile // 2)
+    started = time.perf_counter()
+    painted = translate_hd(G, img, tile=tile, overlap=overlap, device=DEVICE,
+                           callback=lambda p: progress((p.done, p.total), desc="Painting tiles") and None)  # fmt: skip
+    seconds = time.perf_counter() - started
+    seams = f"seam score {seam_score(painted, tile=tile):.3f}" if overlap == 0 and min(img.size) >= 2 * tile else ""
+    painted = blend_strength(np.asarray(img), painted, strength=float(strength))
+    result = Image.fromarray(painted)
+    status = (f"{img.width}×{img.height} in {seconds:.1f} s on {DEVICE} · {tile}-px tiles"
+              f"{f', {overlap}-px overlap' if overlap else ''} · {seams or 'seam score n/a with overlap'} "
+              f"(1.0 = no visible seams) · strength {float(strength):.2f}.{_resized_note(img, 'photo')}")  # fmt: skip
+    preview = (fit_longest_side(img, PREVIEW_SIDE), fit_longest_side(result, PREVIEW_SIDE))
+    return preview, status, _save(result)
 
 
 def run_progan_sample(seed):
@@ -230,10 +279,30 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Van Gogh HD", id="vangogh"):
             vg_notice = gr.Markdown()
             with gr.Row():
-                vg_input = gr.Image(label="Photo", type="filepath", image_mode=None, sources=["upload", "clipboard"])
-                vg_output = gr.Image(label="Van Gogh", format="png", interactive=False)
-            vg_method = gr.Radio(["Siamese GAN (tiles)", "CycleGAN"], value="Siamese GAN (tiles)", label="Method")
-            vg_run = gr.Button("Translate", variant="primary")
+                with gr.Column():
+                    vg_input = gr.Image(
+                        label="Photo", type="filepath", image_mode=None, sources=["upload", "clipboard"]
+                    )
+                    vg_method = gr.Radio(list(VANGOGH_METHODS), value=next(iter(VANGOGH_METHODS)), label="Model")
+                    with gr.Row():
+                        vg_strength = gr.Slider(0, 1, value=1, step=0.05, label="Style strength (blend in CIELAB)")
+                        vg_overlap = gr.Slider(
+                            0, 32, value=0, step=2, label="Tile overlap, px (0 = the seed's plain tiles)"
+                        )
+                    vg_run = gr.Button("Paint it", variant="primary")
+                with gr.Column():
+                    vg_output = gr.ImageSlider(label="Before / after", format="jpeg", interactive=False)
+                    vg_status = gr.Markdown()
+                    vg_file = gr.File(label="Full-size PNG", interactive=False)
+            gr.Examples(
+                [
+                    [str(EXAMPLES / name)]
+                    for name in ("content_aitzgorri_mountains.jpg", "content_picos_de_europa.jpg")
+                    if (EXAMPLES / name).is_file()
+                ],  # fmt: skip
+                inputs=[vg_input],
+                label="Examples (credits in examples/ATTRIBUTION.md)",
+            )
 
         with gr.Tab("Neural style transfer", id="nst"):
             with gr.Row():
@@ -299,7 +368,8 @@ def build_demo() -> gr.Blocks:
             api_visibility="private",
         )
         demo.load(lambda: availability_notice("progan-faces"), None, pg_notice, queue=False, api_visibility="private")
-        vg_run.click(run_vangogh, [vg_input, vg_method], vg_output, api_name="vangogh", preprocess=False)
+        vg_run.click(run_vangogh, [vg_input, vg_method, vg_strength, vg_overlap], [vg_output, vg_status, vg_file],
+                     api_name="vangogh", preprocess=False, concurrency_limit=1 if DEVICE == "cpu" else 2)  # fmt: skip
         pg_run.click(run_progan_sample, [pg_seed], pg_output, api_name="progan_sample", preprocess=False)
         nst_settings = [log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_colors, num_scales, seed]
         nst_run.click(

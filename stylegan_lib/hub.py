@@ -78,10 +78,24 @@ REGISTRY: dict[str, ModelEntry] = {
         revision="v1",
         description="Siamese GAN generator, landscape photo -> Van Gogh, applied by tiles (seed 000)",
     ),
+    # The same generator trained without the Combo model (D sees single tiles): the naive
+    # baseline the Van Gogh HD tab compares against.
+    "siamese-vangogh-naive": ModelEntry(
+        repo_id="stylegan-lib/siamese-vangogh-naive",
+        revision="v1",
+        description="Siamese GAN generator trained on single tiles, without Combo (baseline)",
+    ),
     "cyclegan-vangogh": ModelEntry(
         repo_id="stylegan-lib/cyclegan-vangogh",
         revision="v1",
         description="CycleGAN generator, landscape photo -> Van Gogh (seed 004)",
+    ),
+    # An evaluation tool, not a product model: photo-vs-painting classifier on 64x64 tiles,
+    # used to report "does it look like Van Gogh" for the translation methods.
+    "domain-classifier": ModelEntry(
+        repo_id="stylegan-lib/domain-classifier",
+        revision="v1",
+        description="photo vs Van Gogh painting classifier on 64x64 tiles (evaluation only)",
     ),
     "progan-faces": ModelEntry(
         repo_id="stylegan-lib/progan-faces",

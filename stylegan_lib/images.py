@@ -409,3 +409,38 @@ def rgb_to_yiq(t: torch.Tensor) -> torch.Tensor:
 def yiq_to_rgb(t: torch.Tensor) -> torch.Tensor:
     """[N, 3, H, W] YIQ -> [N, 3, H, W] RGB; exact inverse of rgb_to_yiq (no clamping)."""
     return torch.einsum("ij,...jhw->...ihw", _yiq_matrix(t, inverse=True), t)
+
+
+# ----------------------------------------------------------------------------- CIELAB (D65)
+
+_SRGB_TO_XYZ = (
+    (0.4124564, 0.3575761, 0.1804375),
+    (0.2126729, 0.7151522, 0.0721750),
+    (0.0193339, 0.1191920, 0.9503041),
+)
+_WHITE_D65 = (0.95047, 1.0, 1.08883)
+
+
+def _lab_matrix(t: torch.Tensor, *, inverse: bool) -> torch.Tensor:
+    m = torch.tensor(_SRGB_TO_XYZ, dtype=torch.float64)
+    m = m / torch.tensor(_WHITE_D65, dtype=torch.float64).view(3, 1)  # normalise by the white point
+    return (torch.linalg.inv(m) if inverse else m).to(dtype=t.dtype, device=t.device)
+
+
+def rgb_to_lab(t: torch.Tensor) -> torch.Tensor:
+    """[N, 3, H, W] sRGB in [0, 1] -> CIELAB (D65): L in [0, 100], a and b roughly ±110."""
+    linear = torch.where(t <= 0.04045, t / 12.92, ((t.clamp_min(0) + 0.055) / 1.055) ** 2.4)
+    xyz = torch.einsum("ij,...jhw->...ihw", _lab_matrix(t, inverse=False), linear)
+    f = torch.where(xyz > (6 / 29) ** 3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    fx, fy, fz = f.unbind(-3)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=-3)
+
+
+def lab_to_rgb(t: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`rgb_to_lab` (no clamping: out-of-gamut colours leave [0, 1])."""
+    L, a, b = t.unbind(-3)
+    fy = (L + 16) / 116
+    f = torch.stack([fy + a / 500, fy, fy - b / 200], dim=-3)
+    xyz = torch.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29))
+    linear = torch.einsum("ij,...jhw->...ihw", _lab_matrix(t, inverse=True), xyz)
+    return torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp_min(0) ** (1 / 2.4) - 0.055)

@@ -1,0 +1,175 @@
+"""Siamese GAN for unpaired HD image translation by tiles (seed 000).
+
+G maps an S x S tile to an S x S tile (fully convolutional). D is a *Siamese* network: it
+maps a 2S x 2S image to a vector of length ``lenvec`` instead of a real/fake logit. Real
+B images sit near the origin, translations are pushed beyond a margin, and the
+transformation vectors D(A1) - D(A2) and D(AB1) - D(AB2) must point the same way, which
+keeps the content (the idea TraVeLGAN, Amodio & Krishnaswamy 2019, calls the TraVeL loss).
+
+Training uses the seed's Combo model (``tiling.combo``): 2S x 2S crops are cut into four
+S x S tiles, G runs on each, the tiles are stitched back and D judges the stitched image,
+so every tile border has to look real. At inference G runs tile by tile on any size
+(``tiling.translate_hd``).
+
+Tensors: images are [N, 3, H, W], RGB, range [0, 1]; D outputs [N, lenvec].
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class SiameseConfig:
+    tile: int = 64  # S: G's tile size; D sees 2S x 2S
+    lenvec: int = 128  # length of D's output vector (LENVEC)
+    margin: float = 1.0  # `cost`: fakes are pushed beyond this distance from the origin
+    ngf: int = 32  # G width at full resolution
+    n_blocks: int = 4  # residual blocks at 1/4 resolution
+    ndf: int = 32  # D width of its first convolution
+    residual: bool = True  # G predicts a change added to its input tile (starts near the identity)
+    spectral_norm: bool = True  # spectral normalisation of D's layers instead of instance norm
+
+    def to_dict(self) -> dict:
+        return {"architecture": "siamese-gan", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SiameseConfig:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch, affine=True), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch, affine=True),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Generator(nn.Module):
+    """Tile -> tile: c7 (ngf), two stride-2 downsamplings, residual blocks, two upsamplings, c7 -> 3.
+
+    With ``residual`` the output is a change added to the input tile (then clamped to
+    [0, 1]), so an untrained G starts near the identity and training only has to learn the
+    change of style; without it G predicts the tile outright, as in the seed.
+    """
+
+    def __init__(self, config: SiameseConfig):
+        super().__init__()
+        c = config.ngf
+        norm = lambda ch: nn.InstanceNorm2d(ch, affine=True)  # noqa: E731
+        self.net = nn.Sequential(
+            nn.ReflectionPad2d(3), nn.Conv2d(3, c, 7), norm(c), nn.ReLU(True),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, padding_mode="reflect"), norm(2 * c), nn.ReLU(True),
+            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1, padding_mode="reflect"), norm(4 * c), nn.ReLU(True),
+            *[_ResBlock(4 * c) for _ in range(config.n_blocks)],
+            nn.Upsample(scale_factor=2), nn.ReflectionPad2d(1), nn.Conv2d(4 * c, 2 * c, 3), norm(2 * c), nn.ReLU(True),
+            nn.Upsample(scale_factor=2), nn.ReflectionPad2d(1), nn.Conv2d(2 * c, c, 3), norm(c), nn.ReLU(True),
+            nn.ReflectionPad2d(3), nn.Conv2d(c, 3, 7), nn.Tanh(),
+        )  # fmt: skip
+        self.residual = config.residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # [N, 3, S, S] in [0, 1] -> [N, 3, S, S] in [0, 1]; S a multiple of 4
+        if x.shape[-1] % 4 or x.shape[-2] % 4:
+            raise ValueError(f"Generator tiles must be multiples of 4 pixels, got {tuple(x.shape[-2:])}")
+        out = self.net(x * 2 - 1)  # [-1, 1]
+        return (x + out).clamp(0, 1) if self.residual else (out + 1) / 2
+
+
+class Discriminator(nn.Module):
+    """2S x 2S image -> vector of length lenvec: four stride-2 4x4 convolutions, then a linear map."""
+
+    def __init__(self, config: SiameseConfig, *, size: int | None = None):
+        super().__init__()
+        c, size = config.ndf, size or 2 * config.tile  # 2S for Combo training, S for naive tiles
+        if size < 32 or size % 16:
+            raise ValueError(f"the discriminator needs a multiple of 16 pixels, at least 32, got {size}")
+        sn = nn.utils.parametrizations.spectral_norm if config.spectral_norm else (lambda m: m)
+        layers, in_ch = [], 3
+        for i, out_ch in enumerate((c, 2 * c, 4 * c, 8 * c)):
+            layers += [sn(nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1))]
+            if i > 0 and not config.spectral_norm:
+                layers += [nn.InstanceNorm2d(out_ch, affine=True)]
+            layers += [nn.LeakyReLU(0.2, True)]
+            in_ch = out_ch
+        self.features = nn.Sequential(*layers)
+        self.head = sn(nn.Linear(in_ch * (size // 16) ** 2, config.lenvec))
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # [N, 3, 2S, 2S] in [0, 1] -> [N, lenvec]
+        if tuple(x.shape[-2:]) != (self.size, self.size):
+            raise ValueError(f"the discriminator takes {self.size}x{self.size} images, got {tuple(x.shape[-2:])}")
+        return self.head(self.features(x * 2 - 1).flatten(1))
+
+
+# ----------------------------------------------------------------------------- losses (seed 000)
+
+
+def squared_norm(v: torch.Tensor) -> torch.Tensor:
+    """Eucl(v)^2 per row, averaged over the batch: [N, L] -> scalar."""
+    return v.pow(2).sum(1).mean()
+
+
+def loss_d_real(d_b: torch.Tensor) -> torch.Tensor:
+    """LossD1 = Eucl(D(B))^2: real B images near the origin."""
+    return squared_norm(d_b)
+
+
+def loss_d_fake(d_ab: torch.Tensor, *, margin: float) -> torch.Tensor:
+    """LossD2 = max(0, cost - Eucl(D(AB)))^2: translations pushed beyond the margin."""
+    return F.relu(margin - d_ab.norm(dim=1)).pow(2).mean()
+
+
+def loss_g_adv(d_ab: torch.Tensor) -> torch.Tensor:
+    """LossG1 = Eucl(D(AB))^2: G pulls its translations to the origin."""
+    return squared_norm(d_ab)
+
+
+def transformation_cosine(d_a1, d_a2, d_ab1, d_ab2, *, eps: float = 1e-8) -> torch.Tensor:
+    """cos(D(A1) - D(A2), D(AB1) - D(AB2)) per pair, averaged: 1 when content is kept."""
+    return F.cosine_similarity(d_a1 - d_a2, d_ab1 - d_ab2, dim=1, eps=eps).mean()
+
+
+def loss_transformation(d_a1, d_a2, d_ab1, d_ab2) -> torch.Tensor:
+    """LossD3 = LossG2 = 1 - cos(...): both networks keep the transformation vectors aligned."""
+    return 1 - transformation_cosine(d_a1, d_a2, d_ab1, d_ab2)
+
+
+def loss_siamese_spread(d_a1: torch.Tensor, d_a2: torch.Tensor, *, margin: float) -> torch.Tensor:
+    """max(0, margin - Eucl(D(A1) - D(A2)))^2: keeps D's embedding of different A images apart.
+
+    Not one of the seed's five losses: TraVeLGAN's contrastive term, which stops D from
+    collapsing the transformation vectors (then the cosine terms carry no content signal).
+    """
+    return F.relu(margin - (d_a1 - d_a2).norm(dim=1)).pow(2).mean()
+
+
+def build_models(config: SiameseConfig, *, combo: bool = True) -> tuple[Generator, Discriminator]:
+    """G and D; with ``combo`` D judges stitched 2S x 2S images, otherwise single S x S tiles."""
+    return Generator(config), Discriminator(config, size=None if combo else config.tile)
+
+
+def load_generator(
+    name: str = "siamese-vangogh",
+    *,
+    path: str | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[Generator, SiameseConfig]:
+    """A shipped generator (resolved by hub.py), frozen and in eval mode."""
+    from . import hub
+
+    resolved = hub.resolve(name, path=path)
+    config = SiameseConfig.from_dict(resolved.config)
+    G = hub.load_model_weights(Generator(config), resolved)
+    return G.requires_grad_(False).eval().to(device=device, dtype=dtype), config

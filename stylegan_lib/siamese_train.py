@@ -1,0 +1,185 @@
+"""Training loop of the Siamese GAN (seed 000) with the Combo model.
+
+Each step: 2N crops of 2S x 2S from domain A, N from domain B. AB = Combo(A) (cut into
+S x S tiles, G on each, stitched). D minimises LossD1 + LossD2 + LossD3, then G minimises
+LossG1 + LossG2 (see :mod:`stylegan_lib.siamese`); A1 / A2 are the two halves of the A batch.
+
+The run folder gets ``model.safetensors`` + ``config.json`` (G only: what ships),
+``train_state.*`` (resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (rows: A, AB).
+A ``time_limit_s`` ends the run cleanly with a checkpoint, so a long training can be cut
+into commands that fit a 10-minute limit and resumed with the same command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import checkpointing
+from .data import CropConfig, CropSampler, list_images
+from .images import save_png
+from .siamese import (
+    SiameseConfig,
+    build_models,
+    loss_d_fake,
+    loss_d_real,
+    loss_g_adv,
+    loss_siamese_spread,
+    loss_transformation,
+    transformation_cosine,
+)
+from .tiling import combo
+
+LOG_FIELDS = (
+    *("step", "loss_d1", "loss_d2", "loss_d3", "loss_spread", "loss_g1", "loss_g2"),
+    *("cos", "norm_b", "norm_ab", "seconds"),
+)
+
+
+@dataclass
+class SiameseTrainConfig:
+    domain_a: list[str]  # folders of domain A images (photos)
+    domain_b: list[str]  # folders of domain B images (paintings)
+    out: str  # run folder
+    steps: int = 20_000
+    batch: int = 8  # N: D sees N real B, 2N A and 2N AB per step
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    travel_weight: float = 1.0  # weight of LossD3 / LossG2
+    spread_weight: float = 1.0  # weight of D's contrastive spread term (0 = the seed's losses only)
+    combo: bool = True  # False: the naive baseline, D judges single S x S tiles (seams are never seen)
+    max_side_a: int | None = None  # downscale domain A images (seed 000's fix for HD sets)
+    max_side_b: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    bf16: bool = False  # autocast to bfloat16 (CUDA)
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
+    model: SiameseConfig = field(default_factory=SiameseConfig)
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    steps: int
+    losses: dict[str, float]
+
+
+def _grid(rows: list[torch.Tensor]) -> torch.Tensor:
+    # rows of [n, 3, H, W] -> one [1, 3, rows*H, n*W] image
+    return torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2).unsqueeze(0)
+
+
+def train_siamese(
+    config: SiameseTrainConfig, *, callback: Callable[[TrainProgress], bool | None] | None = None
+) -> Path:
+    """Train (or resume) the run in ``config.out``; returns the path of the shipped weights."""
+    out = Path(config.out)
+    device = torch.device(config.device)
+    torch.manual_seed(config.seed)
+    crop = 2 * config.model.tile if config.combo else config.model.tile
+    sampler_a = CropSampler(
+        list_images(*config.domain_a), CropConfig(crop=crop, max_side=config.max_side_a, seed=config.seed)
+    )
+    sampler_b = CropSampler(
+        list_images(*config.domain_b), CropConfig(crop=crop, max_side=config.max_side_b, seed=config.seed + 1)
+    )
+    G, D = (m.to(device) for m in build_models(config.model, combo=config.combo))
+    if device.type == "cuda":
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999))
+
+    step, elapsed = 0, 0.0
+    state = checkpointing.load_state(out)
+    if state is not None:
+        if state["config"]["model"] != asdict(config.model):
+            raise ValueError(f"{out} holds a run with another model config: {state['config']['model']}")
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        sampler_a.load_state_dict(state["sampler_a"])
+        sampler_b.load_state_dict(state["sampler_b"])
+        torch.set_rng_state(state["torch_rng"])
+        step, elapsed = state["step"], state["elapsed"]
+
+    def save() -> None:
+        state = {
+            **{"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()},
+            **{"sampler_a": sampler_a.state_dict(), "sampler_b": sampler_b.state_dict()},
+            **{"torch_rng": torch.get_rng_state(), "step": step, "elapsed": elapsed, "config": asdict(config)},
+        }
+        checkpointing.save_state(out, state)
+        info = {"trained_steps": step, "train_seconds": round(elapsed), "combo": config.combo}
+        checkpointing.save_model(out, G, {**config.model.to_dict(), **info})
+
+    autocast = (
+        torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
+    )
+    log_path = out / "log.csv"
+    out.mkdir(parents=True, exist_ok=True)
+    new_log = not log_path.exists()
+    started = time.monotonic() - elapsed
+    session_start = time.monotonic()
+    n = config.batch
+    with open(log_path, "a", newline="") as log_file:
+        log = csv.writer(log_file)
+        if new_log:
+            log.writerow(LOG_FIELDS)
+        while step < config.steps:
+            a = sampler_a.sample(2 * n).to(device)  # [2N, 3, 2S, 2S]: A1 = a[:N], A2 = a[N:]
+            b = sampler_b.sample(n).to(device)  # [N, 3, 2S, 2S]
+
+            with autocast:
+                ab = combo(G, a, tile=config.model.tile)  # [2N, 3, 2S, 2S] (naive: [2N, 3, S, S], one tile)
+                d_a, d_ab, d_b = D(a), D(ab.detach()), D(b)
+                l_d1 = loss_d_real(d_b)
+                l_d2 = loss_d_fake(d_ab, margin=config.model.margin)
+                l_d3 = loss_transformation(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
+                l_spread = loss_siamese_spread(d_a[:n], d_a[n:], margin=config.model.margin)
+                loss_d = l_d1 + l_d2 + config.travel_weight * l_d3 + config.spread_weight * l_spread
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+
+            with autocast:
+                d_a, d_ab = D(a).detach(), D(ab)
+                l_g1 = loss_g_adv(d_ab)
+                l_g2 = loss_transformation(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
+                loss_g = l_g1 + config.travel_weight * l_g2
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            step += 1
+            elapsed = time.monotonic() - started
+
+            if step % config.log_every == 0 or step == config.steps:
+                with torch.no_grad():
+                    cos = transformation_cosine(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
+                values = [l_d1, l_d2, l_d3, l_spread, l_g1, l_g2, cos, d_b.norm(dim=1).mean(), d_ab.detach().norm(dim=1).mean()]
+                losses = dict(zip(LOG_FIELDS[1:-1], (round(float(v.detach()), 5) for v in values), strict=True))
+                log.writerow([step, *losses.values(), round(elapsed, 1)])
+                log_file.flush()
+                if callback is not None and callback(TrainProgress(step, config.steps, losses)):
+                    break
+            if step % config.sample_every == 0 or step == config.steps:
+                save_png(
+                    _grid([a[:6].float().cpu(), ab[:6].detach().float().cpu()]),
+                    out / "samples" / f"step_{step:06d}.png",
+                )
+            if step % config.checkpoint_every == 0:
+                save()
+            if config.time_limit_s is not None and time.monotonic() - session_start > config.time_limit_s:
+                break
+    save()
+    return out / "model.safetensors"

@@ -1,0 +1,78 @@
+"""Siamese GAN (seed 000): losses against hand-computed float64 cases, shapes, Combo."""
+
+import math
+
+import pytest
+import torch
+
+from stylegan_lib.siamese import (
+    Discriminator,
+    Generator,
+    SiameseConfig,
+    loss_d_fake,
+    loss_d_real,
+    loss_g_adv,
+    loss_transformation,
+    transformation_cosine,
+)
+
+TINY = SiameseConfig(tile=16, lenvec=8, ngf=4, n_blocks=1, ndf=4)
+
+
+def t(rows):
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def test_real_and_generator_losses_are_mean_squared_norms():
+    v = t([[3.0, 4.0], [1.0, 0.0]])  # norms 5 and 1
+    assert loss_d_real(v).item() == pytest.approx((25 + 1) / 2)
+    assert loss_g_adv(v).item() == pytest.approx(13.0)
+
+
+def test_fake_loss_is_squared_hinge_on_the_norm():
+    v = t([[0.3, 0.4], [3.0, 4.0]])  # norms 0.5 (inside the margin) and 5 (outside)
+    assert loss_d_fake(v, margin=2.0).item() == pytest.approx(((2 - 0.5) ** 2 + 0) / 2)
+    assert loss_d_fake(v, margin=0.1).item() == 0.0
+
+
+def test_transformation_cosine_by_hand():
+    a1, a2 = t([[1.0, 0.0], [0.0, 0.0]]), t([[0.0, 0.0], [0.0, 2.0]])  # a1 - a2: (1, 0), (0, -2)
+    ab1, ab2 = t([[2.0, 2.0], [1.0, 1.0]]), t([[0.0, 0.0], [1.0, 3.0]])  # ab1 - ab2: (2, 2), (0, -2)
+    expected = (1 / math.sqrt(2) + 1.0) / 2  # 45 degrees, then parallel
+    assert transformation_cosine(a1, a2, ab1, ab2).item() == pytest.approx(expected, rel=1e-12)
+    assert loss_transformation(a1, a2, ab1, ab2).item() == pytest.approx(1 - expected, rel=1e-12)
+    assert loss_transformation(a1, a2, a1, a2).item() == pytest.approx(0.0, abs=1e-12)
+    assert loss_transformation(a1, a2, a2, a1).item() == pytest.approx(2.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (32, 48), (64, 20)])
+def test_generator_is_fully_convolutional(size):
+    G = Generator(TINY).double()
+    x = torch.rand(2, 3, *size, dtype=torch.float64)
+    y = G(x)
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
+    with pytest.raises(ValueError, match="multiples of 4"):
+        G(torch.rand(1, 3, 18, 16))
+
+
+def test_residual_generator_starts_near_identity_and_plain_one_does_not():
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 32, 32)
+    residual = Generator(TINY)(x)
+    plain = Generator(SiameseConfig(**{**TINY.__dict__, "residual": False}))(x)
+    assert (residual - x).abs().mean() < (plain - x).abs().mean()
+
+
+def test_discriminator_maps_2s_images_to_lenvec():
+    D = Discriminator(TINY)
+    assert D(torch.rand(5, 3, 32, 32)).shape == (5, 8)
+    with pytest.raises(ValueError, match="32x32"):
+        D(torch.rand(1, 3, 16, 16))
+    with pytest.raises(ValueError, match="at least 32"):
+        Discriminator(TINY, size=16)
+
+
+def test_config_round_trip():
+    d = TINY.to_dict()
+    assert d["architecture"] == "siamese-gan"
+    assert SiameseConfig.from_dict({**d, "trained_steps": 5}) == TINY
