@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from stylegan_lib import hub
+from stylegan_lib import hub, latent, progan
 from stylegan_lib.images import ImageError, fit_longest_side, open_image, pil_to_tensor, save_png, tensor_to_pil
 from stylegan_lib.nst import stylize
 from stylegan_lib.streaming import Finished, stream
@@ -43,6 +44,7 @@ class Limits:
 
     input_pixels: int  # uploads above are downscaled to this, and the user is told
     translate_pixels: int  # Van Gogh HD: photos above are downscaled to this
+    tile_batch: int  # tiles per batch in translate_hd
     max_size: int  # longest side of a style transfer result
     max_steps: int
     size: int  # defaults shown in the UI
@@ -55,6 +57,7 @@ LIMITS = {
     "cuda": Limits(
         input_pixels=40_000_000,
         translate_pixels=64_000_000,
+        tile_batch=1024,
         max_size=2048,
         max_steps=2000,
         size=512,
@@ -65,12 +68,13 @@ LIMITS = {
     "cpu": Limits(
         input_pixels=40_000_000,
         translate_pixels=16_000_000,
+        tile_batch=64,
         max_size=1024,
         max_steps=1000,
         size=256,
         steps=100,
-        grid_size=128,
-        grid_steps=40,
+        grid_size=96,
+        grid_steps=30,
     ),
 }[DEVICE]
 GRID_RATIOS = (1e4, 1e5, 1e6, 1e7, 1e8)  # alpha / beta; the seed's default is 1e6
@@ -214,11 +218,6 @@ def availability_notice(*names: str) -> str:
     return "\n\n".join(lines) if lines else "Models ready: " + ", ".join(names) + "."
 
 
-def _require(name: str) -> None:
-    reason = hub.availability(name)
-    raise gr.Error(reason or f"{name} is published but this build cannot run it yet.")
-
-
 VANGOGH_METHODS = {
     "Siamese GAN, Combo-trained (seed 000)": "siamese",
     "Siamese GAN, naive tiles (baseline)": "siamese-naive",
@@ -241,22 +240,110 @@ def run_vangogh(photo, method, strength, overlap, progress=PROGRESS):
     G, tile = _translator(method)
     overlap = min(int(overlap), tile // 2)
     started = time.perf_counter()
-    painted = translate_hd(G, img, tile=tile, overlap=overlap, device=DEVICE,
+    painted = translate_hd(G, img, tile=tile, overlap=overlap, batch=LIMITS.tile_batch, device=DEVICE,
                            callback=lambda p: progress((p.done, p.total), desc="Painting tiles") and None)  # fmt: skip
     seconds = time.perf_counter() - started
-    seams = f"seam score {seam_score(painted, tile=tile):.3f}" if overlap == 0 and min(img.size) >= 2 * tile else ""
+    seams = _seams(img, painted, tile=tile) if overlap == 0 else "seam score n/a with overlap"
     painted = blend_strength(np.asarray(img), painted, strength=float(strength))
     result = Image.fromarray(painted)
     status = (f"{img.width}×{img.height} in {seconds:.1f} s on {DEVICE} · {tile}-px tiles"
-              f"{f', {overlap}-px overlap' if overlap else ''} · {seams or 'seam score n/a with overlap'} "
-              f"(1.0 = no visible seams) · strength {float(strength):.2f}.{_resized_note(img, 'photo')}")  # fmt: skip
-    preview = (fit_longest_side(img, PREVIEW_SIDE), fit_longest_side(result, PREVIEW_SIDE))
-    return preview, status, _save(result)
+              f"{f', {overlap}-px overlap' if overlap else ''} · {seams} · strength {float(strength):.2f}."
+              f"{_resized_note(img, 'photo')}")  # fmt: skip
+    return (_preview(img), _preview(result)), status, _save(result)
+
+
+def _seams(photo, painted, *, tile: int) -> str:
+    """The seam score of the result beside the photo's own on the same grid (about 1.0)."""
+    try:
+        return f"seam score {seam_score(painted, tile=tile):.3f} (the photo itself: {seam_score(photo, tile=tile):.3f})"
+    except ValueError as exc:  # too small for a tile border, or flat
+        return f"seam score n/a ({exc})"
+
+
+def _preview(img):
+    return img if max(img.size) <= PREVIEW_SIDE else fit_longest_side(img, PREVIEW_SIDE)
+
+
+FACE_DISPLAY = 256  # faces are shown upscaled (Lanczos); downloads keep the model's resolution
+MAX_INTERPOLATION_STEPS = 300
+
+
+def _progan():
+    try:
+        return _load_progan(device=DEVICE)
+    except (hub.WeightsNotFoundError, hub.WeightsIntegrityError) as exc:
+        raise gr.Error(str(exc)) from None
+
+
+_load_progan = functools.lru_cache(maxsize=2)(progan.load_generator)
+
+
+def _face(image: torch.Tensor):
+    # [3, R, R] in [0, 1] -> a PIL face upscaled for display
+    return tensor_to_pil(image).resize((FACE_DISPLAY, FACE_DISPLAY), Image.LANCZOS)
+
+
+def _latent(seed, z_dim: int) -> torch.Tensor:
+    return progan.sample_latents(1, z_dim=z_dim, seed=int(seed), device=DEVICE)[0]
 
 
 def run_progan_sample(seed):
-    """One face from the ProGAN generator for ``seed``."""
-    _require("progan-faces")
+    """The face of latent seed ``seed`` and its latent vector (.npy)."""
+    G, config = _progan()
+    z = _latent(seed, config.z_dim)
+    face = progan.generate(G, z[None])[0]
+    return _face(face), str(latent.save_latent(z.cpu(), OUTPUTS / f"latent-seed{int(seed)}.npy"))
+
+
+def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps):
+    """Seed 003's norm-preserving interpolation (or slerp) between two seeds, as a GIF (and MP4)."""
+    G, config = _progan()
+    if not 2 <= int(num_steps) <= MAX_INTERPOLATION_STEPS:
+        raise gr.Error(f"Steps must be 2-{MAX_INTERPOLATION_STEPS}.")
+    path = latent.norm_preserving_interpolation if method.startswith("norm") else latent.slerp
+    latents = path(_latent(seed_a, config.z_dim), _latent(seed_b, config.z_dim), num_steps=int(num_steps))
+    frames = [_face(f) for f in latent.render_frames(G, latents.to(DEVICE))]
+    stem = OUTPUTS / f"interpolation-{int(seed_a)}-{int(seed_b)}-{os.urandom(3).hex()}"
+    frames[0].save(gif := stem.with_suffix(".gif"), save_all=True, append_images=frames[1:],
+                   duration=round(1000 / float(fps)), loop=0)  # fmt: skip
+    files = [str(gif)]
+    with contextlib.suppress(RuntimeError):  # MP4 needs imageio-ffmpeg; the GIF is always there
+        files.append(str(latent.save_mp4(torch.stack([pil_to_tensor(f)[0] for f in frames]), stem, fps=float(fps))))
+    return str(gif), files
+
+
+def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, progress=PROGRESS):
+    """Closest-latent search (seed 003): live convergence, then result beside target, PSNR, GIF, .npy."""
+    G, config = _progan()
+    if use_upload:
+        photo = _open_upload(target, "target")
+        goal = latent.prepare_target(photo, resolution=config.img_resolution, device=DEVICE)
+    else:
+        goal = progan.generate(G, _latent(target_seed, config.z_dim)[None])
+    if not 1 <= int(steps) <= 2000 or not 1 <= int(restarts) <= 64:
+        raise gr.Error("Steps must be 1-2000 and restarts 1-64.")
+    started = time.perf_counter()
+
+    def work(callback):
+        return latent.closest_latent(G, goal, steps=int(steps), restarts=int(restarts), lr=float(lr), callback=callback)
+
+    for item in stream(work):
+        if isinstance(item, Finished):
+            break
+        progress((item.step, item.steps), desc="Searching")
+        yield _pair(goal[0], item.frame), f"Step {item.step}/{item.steps} · PSNR {item.psnr:.2f} dB", None, None
+    found = item.value
+    stem = OUTPUTS / f"search-{os.urandom(3).hex()}"
+    frames = [_pair(goal[0], f) for f in found.frames]
+    frames[0].save(gif := stem.with_suffix(".gif"), save_all=True, append_images=frames[1:], duration=80, loop=0)
+    npy = latent.save_latent(found.latent.cpu(), stem.with_suffix(".npy"))
+    status = (f"PSNR {found.psnr:.2f} dB after {int(steps)} steps × {int(restarts)} starts in "
+              f"{time.perf_counter() - started:.1f} s on {DEVICE} (left: target, right: result).")  # fmt: skip
+    yield _pair(goal[0], found.image), status, str(gif), str(npy)
+
+
+def _pair(left: torch.Tensor, right: torch.Tensor):
+    return _face(torch.cat([left.to(right.device), right], dim=-1)).resize((2 * FACE_DISPLAY, FACE_DISPLAY))
 
 
 # ----------------------------------------------------------------------------- layout
@@ -355,13 +442,45 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("ProGAN", id="progan"):
             pg_notice = gr.Markdown()
             with gr.Row():
-                pg_seed = gr.Number(value=0, precision=0, label="Seed")
-                pg_run = gr.Button("Generate face", variant="primary")
-            pg_output = gr.Image(label="Face", format="png", interactive=False)
+                with gr.Column():
+                    gr.Markdown("### Random face")
+                    pg_seed = gr.Number(value=0, precision=0, label="Latent seed")
+                    pg_run = gr.Button("Generate face", variant="primary")
+                    pg_output = gr.Image(label="Face", format="png", interactive=False)
+                    pg_latent = gr.File(label="Latent vector (.npy)", interactive=False)
+                with gr.Column():
+                    gr.Markdown("### Interpolation")
+                    with gr.Row():
+                        pi_a = gr.Number(value=0, precision=0, label="From seed")
+                        pi_b = gr.Number(value=1, precision=0, label="To seed")
+                    with gr.Row():
+                        pi_steps = gr.Slider(2, MAX_INTERPOLATION_STEPS, value=150, step=1, label="Frames")
+                        pi_fps = gr.Slider(5, 60, value=25, step=1, label="Frames per second")
+                    pi_method = gr.Radio(["norm-preserving (seed 003)", "slerp"], value="norm-preserving (seed 003)",
+                                         label="Path")  # fmt: skip
+                    pi_run = gr.Button("Animate", variant="primary")
+                    pi_output = gr.Image(label="Animation", interactive=False)
+                    pi_files = gr.File(label="GIF / MP4", file_count="multiple", interactive=False)
+            gr.Markdown("### Closest latent: which face of the model is nearest to a target?")
+            with gr.Row():
+                with gr.Column():
+                    pp_use_upload = gr.Checkbox(value=False, label="Use an uploaded photo (else the face of a seed)")
+                    pp_target = gr.Image(label="Target photo (centre-cropped)", type="filepath", image_mode=None)
+                    pp_seed = gr.Number(value=7, precision=0, label="Target seed")
+                    with gr.Row():
+                        pp_steps = gr.Slider(10, 2000, value=200, step=10, label="Steps")
+                        pp_restarts = gr.Slider(1, 64, value=8, step=1, label="Random starts (one batch)")
+                        pp_lr = gr.Slider(0.001, 0.2, value=0.05, step=0.001, label="Adam learning rate")
+                    pp_run = gr.Button("Search", variant="primary")
+                with gr.Column():
+                    pp_output = gr.Image(label="Target | result", format="png", interactive=False)
+                    pp_status = gr.Markdown()
+                    pp_gif = gr.File(label="Convergence GIF", interactive=False)
+                    pp_npy = gr.File(label="Latent vector (.npy)", interactive=False)
 
         # ------------------------------------------------------------------ events
         demo.load(
-            lambda: availability_notice("siamese-vangogh", "cyclegan-vangogh"),
+            lambda: availability_notice("siamese-vangogh", "siamese-vangogh-naive"),
             None,
             vg_notice,
             queue=False,
@@ -370,7 +489,11 @@ def build_demo() -> gr.Blocks:
         demo.load(lambda: availability_notice("progan-faces"), None, pg_notice, queue=False, api_visibility="private")
         vg_run.click(run_vangogh, [vg_input, vg_method, vg_strength, vg_overlap], [vg_output, vg_status, vg_file],
                      api_name="vangogh", preprocess=False, concurrency_limit=1 if DEVICE == "cpu" else 2)  # fmt: skip
-        pg_run.click(run_progan_sample, [pg_seed], pg_output, api_name="progan_sample", preprocess=False)
+        pg_run.click(run_progan_sample, [pg_seed], [pg_output, pg_latent], api_name="progan_sample", preprocess=False)
+        pi_run.click(run_progan_interpolate, [pi_a, pi_b, pi_steps, pi_method, pi_fps], [pi_output, pi_files],
+                     api_name="progan_interpolate", preprocess=False)  # fmt: skip
+        pp_run.click(run_progan_project, [pp_target, pp_seed, pp_use_upload, pp_steps, pp_restarts, pp_lr],
+                     [pp_output, pp_status, pp_gif, pp_npy], api_name="progan_project", preprocess=False)  # fmt: skip
         nst_settings = [log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_colors, num_scales, seed]
         nst_run.click(
             run_nst, [content, style, *nst_settings], [nst_output, nst_status, nst_file],

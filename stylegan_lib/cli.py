@@ -122,20 +122,17 @@ _TRAIN_SKIP = ("domain_a", "domain_b", "out", "model")
 
 
 def _translate(args: argparse.Namespace) -> int:
-    import numpy as np
+    from PIL import Image
     from tqdm import tqdm
 
     from .images import open_image, save_png
+    from .siamese import load_generator
     from .tiling import translate_hd
+    from .translate import METHODS
 
     kwargs = signature_kwargs(args, translate_hd, skip=("callback",))
-    if args.method == "siamese":
-        from .siamese import load_generator
-
-        G, model_config = load_generator(path=args.weights, device=kwargs["device"], dtype=kwargs["dtype"])
-        kwargs["tile"] = args.tile or model_config.tile
-    else:
-        raise ValueError(f"method {args.method!r} has no trained model in this build yet")
+    G, config = load_generator(METHODS[args.method], path=args.weights, device=kwargs["device"], dtype=kwargs["dtype"])
+    kwargs["tile"] = args.tile or config.tile
     image = open_image(args.input, max_pixels=args.max_pixels)
     bar = tqdm(unit="tile", disable=args.quiet)
 
@@ -147,9 +144,76 @@ def _translate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     result = translate_hd(G, image, callback=callback, **kwargs)
     bar.close()
-    out = save_png(torch.from_numpy(np.ascontiguousarray(result)).permute(2, 0, 1).float().div(255), args.output)
+    out = save_png(Image.fromarray(result), args.output)
     print(f"wrote {out} ({image.width}x{image.height}) in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _progan(args: argparse.Namespace) -> int:
+    from .images import open_image, save_png
+    from .latent import (
+        closest_latent,
+        norm_preserving_interpolation,
+        prepare_target,
+        render_frames,
+        save_gif,
+        save_latent,
+        slerp,
+    )
+    from .progan import generate, load_generator, sample_latents
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    G, config = load_generator(path=args.weights, device=device)
+
+    def z(seed: int) -> torch.Tensor:
+        return sample_latents(1, z_dim=config.z_dim, seed=seed, device=device)
+
+    out = Path(args.output)
+    if args.action == "sample":
+        for seed in args.seeds:
+            save_png(generate(G, z(seed))[0], out / f"seed{seed:04d}.png")
+            save_latent(z(seed)[0].cpu(), out / f"seed{seed:04d}.npy")
+        print(f"wrote {len(args.seeds)} faces and latents to {out}")
+    elif args.action == "interpolate":
+        path = norm_preserving_interpolation if args.method == "norm" else slerp
+        frames = render_frames(G, path(z(args.seed_a)[0], z(args.seed_b)[0], num_steps=args.num_steps))
+        print(f"wrote {save_gif(frames, out, fps=args.fps)} ({len(frames)} frames)")
+    else:
+        if args.target is not None:
+            target = prepare_target(open_image(args.target), resolution=config.img_resolution, device=device)
+        else:
+            target = generate(G, z(args.target_seed))
+        found = closest_latent(G, target, steps=args.steps, restarts=args.restarts, lr=args.lr, seed=args.seed)
+        save_png(torch.cat([target[0], found.image.to(target.device)], dim=-1), out / "target_result.png")
+        save_gif([torch.cat([target[0], f.to(target.device)], dim=-1) for f in found.frames], out / "search.gif")
+        save_latent(found.latent.cpu(), out / "latent.npy")
+        print(f"PSNR {found.psnr:.2f} dB; wrote target_result.png, search.gif, latent.npy to {out}")
+    return 0
+
+
+def _add_progan_parser(tasks) -> None:
+    parser = tasks.add_parser("progan", help="ProGAN latent explorer: sample, interpolate, project (seed 003)")
+    actions = parser.add_subparsers(dest="action", required=True)
+    sample = actions.add_parser("sample", help="faces for latent seeds (PNG + .npy)")
+    sample.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    interpolate = actions.add_parser("interpolate", help="an animation between two latent seeds (GIF)")
+    interpolate.add_argument("--seed-a", type=int, default=0)
+    interpolate.add_argument("--seed-b", type=int, default=1)
+    interpolate.add_argument("--num-steps", type=int, default=150)
+    interpolate.add_argument("--method", choices=("norm", "slerp"), default="norm", help="norm: the seed's path")
+    interpolate.add_argument("--fps", type=float, default=25)
+    project = actions.add_parser("project", help="closest-latent search for a target image or a seed's face")
+    project.add_argument("target", nargs="?", default=None, help="target photo (default: the face of --target-seed)")
+    project.add_argument("--target-seed", type=int, default=7)
+    project.add_argument("--steps", type=int, default=200)
+    project.add_argument("--restarts", type=int, default=8)
+    project.add_argument("--lr", type=float, default=0.05)
+    project.add_argument("--seed", type=int, default=0)
+    for sub in (sample, interpolate, project):
+        sub.add_argument("-o", "--output", required=True, help="folder (sample, project) or .gif (interpolate)")
+        sub.add_argument("--weights", default=None, help="model folder or .safetensors (default: hub.py)")
+        sub.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+        sub.set_defaults(run=_progan)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .siamese import SiameseConfig
     from .siamese_train import SiameseTrainConfig
     from .tiling import translate_hd
+    from .translate import METHODS
 
     parser = argparse.ArgumentParser(prog="python -m stylegan_lib", description=__doc__.splitlines()[0])
     tasks = parser.add_subparsers(dest="task", required=True)
@@ -182,13 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     translate = tasks.add_parser("translate", help="translate a photo at full resolution, tile by tile")
     translate.add_argument("input", type=Path)
     translate.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
-    translate.add_argument("--method", choices=("siamese", "cyclegan"), default="siamese")
+    translate.add_argument("--method", choices=list(METHODS), default="siamese")
     translate.add_argument("--weights", default=None, help="model folder or .safetensors (default: hub.py)")
     translate.add_argument("--tile", type=int, default=None, help="default: the model's training tile")
     translate.add_argument("--max-pixels", type=int, default=64_000_000, help="larger inputs are downscaled")
     translate.add_argument("-q", "--quiet", action="store_true")
     add_signature_options(translate, translate_hd, skip=("callback",))
     translate.set_defaults(run=_translate)
+    _add_progan_parser(tasks)
     return parser
 
 

@@ -54,6 +54,7 @@ class SiameseTrainConfig:
     beta1: float = 0.5
     travel_weight: float = 1.0  # weight of LossD3 / LossG2
     spread_weight: float = 1.0  # weight of D's contrastive spread term (0 = the seed's losses only)
+    identity_weight: float = 0.0  # L1(Combo(B), B): paintings stay paintings (CycleGAN's identity term)
     combo: bool = True  # False: the naive baseline, D judges single S x S tiles (seams are never seen)
     max_side_a: int | None = None  # downscale domain A images (seed 000's fix for HD sets)
     max_side_b: int | None = None
@@ -157,6 +158,8 @@ def train_siamese(
                 l_g1 = loss_g_adv(d_ab)
                 l_g2 = loss_transformation(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
                 loss_g = l_g1 + config.travel_weight * l_g2
+                if config.identity_weight:
+                    loss_g = loss_g + config.identity_weight * (combo(G, b, tile=config.model.tile) - b).abs().mean()
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()

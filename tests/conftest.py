@@ -17,7 +17,8 @@ SESSION_TMP = Path(tempfile.mkdtemp(prefix="stylegan_lib_tests_"))
 os.environ["HF_HOME"] = str(SESSION_TMP / "hf")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["STYLEGAN_LIB_CACHE"] = str(SESSION_TMP / "cache")
-os.environ["STYLEGAN_LIB_CHECKPOINTS"] = str(SESSION_TMP / "checkpoints")
+# The shipped checkpoints, as the app sees them (never VGG19: that comes through the Hub cache).
+os.environ["STYLEGAN_LIB_CHECKPOINTS"] = str(Path(__file__).resolve().parents[1] / "checkpoints")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import hubcache  # noqa: E402  (tests/ is on sys.path)

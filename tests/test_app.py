@@ -3,6 +3,7 @@
 import io
 import json
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,12 +159,87 @@ def test_huge_upload_is_downscaled_to_the_stated_cap(client, tmp_path_factory, p
     assert Image.open(download).size == (64, 48)
 
 
-def test_model_tabs_without_weights_say_what_to_do(client, photo):
-    with pytest.raises(AppError, match=r"siamese-vangogh.*not found.*checkpoints/siamese-vangogh"):
-        client.predict(handle_file(str(photo)), "Siamese GAN (tiles)", api_name="/vangogh")
-    with pytest.raises(AppError, match=r"progan-faces.*not found"):
-        client.predict(0, api_name="/progan_sample")
+def test_model_tabs_without_weights_say_what_to_do(tmp_path, monkeypatch):
+    """With no checkpoints and no Hub, each tab names what is missing and how to get it."""
+    import gradio as gr
+
+    import app
+
+    monkeypatch.setenv("STYLEGAN_LIB_CHECKPOINTS", str(tmp_path))
+    app._load_progan.cache_clear()
+    notice = app.availability_notice("siamese-vangogh", "progan-faces")
+    assert notice.count("not available") == 2 and str(tmp_path / "progan-faces") in notice
+    with pytest.raises(gr.Error, match=r"progan-faces.*not found.*Fix: put model.safetensors"):
+        app.run_progan_sample(0)
+    app._load_progan.cache_clear()
+
+
+SHIPPED_PROGAN = Path(__file__).resolve().parents[1] / "checkpoints" / "progan-faces" / "model.safetensors"
+needs_progan = pytest.mark.skipif(not SHIPPED_PROGAN.is_file(), reason="no ProGAN checkpoint shipped in this build")
+
+
+@needs_progan
+def test_progan_sample_is_reproducible(client):
+    first, npy = client.predict(3, api_name="/progan_sample")
+    again, _ = client.predict(3, api_name="/progan_sample")
+    other, _ = client.predict(4, api_name="/progan_sample")
+    pixels = [np.asarray(Image.open(p)) for p in (first, again, other)]
+    assert np.array_equal(pixels[0], pixels[1]) and not np.array_equal(pixels[0], pixels[2])
+    assert np.load(npy, allow_pickle=False).ndim == 1
+
+
+@needs_progan
+def test_progan_interpolation_animation(client):
+    gif, files = client.predict(0, 1, 12, "norm-preserving (seed 003)", 10, api_name="/progan_interpolate")
+    with Image.open(gif) as anim:
+        assert anim.n_frames >= 2  # Pillow may merge identical neighbouring frames, never more than 12
+        assert anim.n_frames <= 12
+    assert any(f.endswith(".gif") for f in files)
+
+
+@needs_progan
+def test_progan_closest_latent_search(client):
+    image, status, gif, npy = client.predict(None, 7, False, 20, 2, 0.05, api_name="/progan_project")
+    assert status.startswith("PSNR ") and "20 steps × 2 starts" in status
+    with Image.open(image) as pair:
+        assert pair.width == 2 * pair.height  # target | result
+    assert Image.open(gif).n_frames >= 2
+    assert np.load(npy, allow_pickle=False).ndim == 1
+
+
+COMBO, NAIVE = "Siamese GAN, Combo-trained (seed 000)", "Siamese GAN, naive tiles (baseline)"
+
+
+@pytest.mark.parametrize("method", [COMBO, NAIVE])
+def test_vangogh_translates_at_full_resolution(client, tmp_path_factory, content_photo, method):
+    photo = tmp_path_factory.mktemp("vg") / "photo.jpg"
+    content_photo.resize((301, 203)).save(photo, quality=95)  # not a multiple of the tile
+    (before, after), status, download = client.predict(handle_file(str(photo)), method, 1.0, 0, api_name="/vangogh")
+    assert "301×203" in status and "seam score" in status
+    with Image.open(download) as full:
+        assert full.size == (301, 203)
+        painted = np.asarray(full.convert("RGB"), dtype=np.float64)
+    original = np.asarray(Image.open(photo).convert("RGB"), dtype=np.float64)
+    assert np.abs(painted - original).mean() > 2  # it did paint
+    assert Image.open(before["path"] if isinstance(before, dict) else before).size == (301, 203)
+
+
+def test_vangogh_strength_zero_gives_the_photo_back(client, tmp_path_factory, content_photo):
+    photo = tmp_path_factory.mktemp("vg0") / "photo.png"
+    content_photo.resize((96, 64)).save(photo)
+    _, status, download = client.predict(handle_file(str(photo)), COMBO, 0.0, 8, api_name="/vangogh")
+    assert "8-px overlap" in status
+    back = np.asarray(Image.open(download).convert("RGB"), dtype=np.int16)
+    original = np.asarray(Image.open(photo).convert("RGB"), dtype=np.int16)
+    assert np.abs(back - original).max() <= 1  # the CIELAB round trip is exact up to rounding
 
 
 def test_server_is_still_up_after_bad_input(client, photo, painting):
     assert nst(client, photo, painting, steps=1)[1].startswith("Done")
+
+
+@pytest.mark.parametrize("name, message", [("empty.png", "empty"), ("bomb.png", "too large")])
+def test_vangogh_bad_uploads_get_a_clear_message(client, tmp_path_factory, name, message):
+    bad = _bad_files(tmp_path_factory.mktemp("vgbad"))[name]
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(bad)), COMBO, 1.0, 0, api_name="/vangogh")

@@ -55,3 +55,26 @@ def test_cli_reports_bad_input_without_a_traceback(hub_cache, tmp_path):
     done = run_cli("nst", bad, bad, "-o", tmp_path / "o.png", "--steps", 1)
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+
+
+def test_progan_sample_interpolate_project(tmp_path):
+    import numpy as np
+    import torch
+
+    from stylegan_lib.checkpointing import save_model
+    from stylegan_lib.progan import Generator, ProGANConfig
+
+    torch.manual_seed(0)
+    config = ProGANConfig(z_dim=8, img_resolution=16, fmap_base=64, fmap_max=16)
+    model = tmp_path / "model"
+    save_model(model, Generator(config), config.to_dict())
+    common = ["--weights", model, "--device", "cpu"]
+    done = run_cli("progan", "sample", "--seeds", 3, 4, "-o", tmp_path / "faces", *common)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / "faces" / "seed0003.png").size == (16, 16)
+    assert np.load(tmp_path / "faces" / "seed0004.npy").shape == (8,)
+    done = run_cli("progan", "interpolate", "--num-steps", 6, "-o", tmp_path / "walk.gif", *common)
+    assert done.returncode == 0 and "(6 frames)" in done.stdout, done.stderr
+    done = run_cli("progan", "project", "--steps", 10, "--restarts", 2, "-o", tmp_path / "search", *common)
+    assert done.returncode == 0 and done.stdout.startswith("PSNR "), done.stderr
+    assert Image.open(tmp_path / "search" / "target_result.png").size == (32, 16)

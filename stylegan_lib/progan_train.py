@@ -1,0 +1,350 @@
+"""Training loop of the progressive GAN (seed 003) and of the DCGAN baseline (seed 002).
+
+Schedule (Karras et al. 2018, section 3 and appendix A): stage 0 (4x4) stabilises for
+``kimg_per_phase`` thousand images; every later stage k (resolution ``4 * 2**k``) first fades in
+for ``kimg_per_phase`` (alpha rising linearly from 0 to 1, real images blended the same way:
+``lerp(upsample(downsample(x)), x, alpha)``), then stabilises; the last stabilisation lasts
+``kimg_final`` when given. The DCGAN has one phase at full resolution. The position in the
+schedule is the number of images shown, so a resumed run picks up the same stage and alpha.
+
+Each step: one D step on a real and a fake batch, then one G step, then G_ema <- EMA(G). Loss
+from the model config: ``"wgan-gp"`` (WGAN-GP, lambda ``gp_weight``, plus ``drift_weight *
+E[D(x)^2]``) or ``"ns"`` (non-saturating logistic). Adam lr 1e-3, betas (0, 0.99) as in the paper.
+
+The run folder gets ``model.safetensors`` + ``config.json`` (G_ema: what ships),
+``train_state.*`` (resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (G_ema on fixed latents,
+upsampled to the final resolution, so grids are comparable over the whole run). A
+``time_limit_s`` ends the run cleanly with a checkpoint; the same command resumes it exactly.
+
+Tensors: faces are kept as uint8 ``[N, 3, R, R]``; batches are float ``[B, 3, r, r]`` in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+from . import checkpointing, progan
+from .data import list_images
+from .images import save_png
+from .progan import DCGANConfig, ProGANConfig
+
+LOG_FIELDS = (
+    *("step", "kimg", "stage", "alpha", "batch", "loss_d", "loss_g", "penalty", "d_real", "d_fake", "seconds"),
+)
+
+
+@dataclass
+class ProGANTrainConfig:
+    data: str  # folder of training images (e.g. faces/train)
+    out: str  # run folder
+    kimg_per_phase: float = 600.0  # thousands of images per fade-in and per stabilisation (paper: 800)
+    kimg_final: float | None = None  # length of the last stabilisation (default kimg_per_phase)
+    batch: int = 16  # batch size at every resolution not named in batch_per_res
+    batch_per_res: str = "4:64,8:64,16:32"  # "res:batch,..." overrides (paper: smaller batches as R grows)
+    crop_box: str = "0,10,89,99"  # "left,top,right,bottom" face box in each image; "" = centre square
+    flip: bool = True  # random horizontal flips
+    lr: float = 1e-3
+    beta1: float = 0.0
+    beta2: float = 0.99
+    gp_weight: float = 10.0  # WGAN-GP lambda
+    drift_weight: float = 0.001  # epsilon_drift
+    ema_beta: float = 0.999  # G_ema <- beta * G_ema + (1 - beta) * G after every step
+    ema_rampup: float | None = 0.05  # cap G_ema's half-life at this fraction of the images shown; None: off
+    seed: int = 0
+    device: str = "cpu"
+    bf16: bool = False  # autocast to bfloat16 (CUDA only); CUDA also uses channels_last
+    log_every: int = 50  # steps
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    num_samples: int = 64  # fixed latents (seeds 0.. of sample_latents) rendered into each grid
+    time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
+    model: ProGANConfig | DCGANConfig = field(default_factory=ProGANConfig)  # DCGANConfig: the baseline
+
+    def __post_init__(self):
+        if self.kimg_per_phase <= 0 or (self.kimg_final is not None and self.kimg_final <= 0):
+            raise ValueError("kimg_per_phase and kimg_final must be > 0")
+        if not isinstance(self.model, (ProGANConfig, DCGANConfig)):
+            raise TypeError(f"model must be a ProGANConfig or a DCGANConfig, got {type(self.model).__name__}")
+        if self.bf16 and not self.device.startswith("cuda"):
+            raise ValueError("bf16 is for CUDA devices only: drop bf16 or use device='cuda'")
+        if not 0.0 <= self.ema_beta <= 1.0:
+            raise ValueError(f"ema_beta must be in [0, 1], got {self.ema_beta}")
+        if self.ema_rampup is not None and self.ema_rampup <= 0:
+            raise ValueError(f"ema_rampup must be > 0 or None, got {self.ema_rampup}")
+        for k in range(self.model.num_stages):
+            self.batch_for(4 * 2**k)  # parse errors surface here
+        self.box()
+
+    def batch_for(self, res: int) -> int:
+        sizes = {}
+        for item in filter(None, (s.strip() for s in self.batch_per_res.split(","))):
+            try:
+                r, b = (int(v) for v in item.split(":"))
+            except ValueError:
+                raise ValueError(
+                    f"batch_per_res must look like '4:64,8:64,16:32', got {self.batch_per_res!r}"
+                ) from None
+            sizes[r] = b
+        b = sizes.get(res, self.batch)
+        if b < 1:
+            raise ValueError(f"batch size at {res}x{res} must be >= 1, got {b}")
+        return b
+
+    def box(self) -> tuple[int, int, int, int] | None:
+        if not self.crop_box.strip():
+            return None
+        try:
+            left, top, right, bottom = (int(v) for v in self.crop_box.split(","))
+        except ValueError:
+            raise ValueError(f"crop_box must be 'left,top,right,bottom' or '', got {self.crop_box!r}") from None
+        if right - left != bottom - top or right <= left:
+            raise ValueError(f"crop_box must be a non-empty square, got {self.crop_box!r}")
+        return left, top, right, bottom
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    images_shown: int
+    images_total: int
+    stage: int
+    alpha: float
+    losses: dict[str, float]
+
+
+# ----------------------------------------------------------------------------- schedule
+
+
+@dataclass(frozen=True)
+class Phase:
+    stage: int
+    fade: bool  # alpha rises 0 -> 1 over the phase; else alpha = 1
+    start: int  # images shown when the phase begins
+    length: int  # images
+
+
+def schedule(config: ProGANTrainConfig) -> list[Phase]:
+    """The phases in order; the last one ends at the run's total number of images."""
+    per, final = round(1000 * config.kimg_per_phase), round(1000 * (config.kimg_final or config.kimg_per_phase))
+    last = config.model.num_stages - 1
+    if isinstance(config.model, DCGANConfig):
+        return [Phase(last, False, 0, final)]
+    kinds = [(0, False)] + [(k, fade) for k in range(1, last + 1) for fade in (True, False)]
+    phases, start = [], 0
+    for i, (k, fade) in enumerate(kinds):
+        length = final if i == len(kinds) - 1 else per
+        phases.append(Phase(k, fade, start, length))
+        start += length
+    return phases
+
+
+def position(phases: list[Phase], images_shown: int) -> tuple[int, float]:
+    """(stage, alpha) after ``images_shown`` images; past the end, the last stage at alpha 1."""
+    for p in phases:
+        if images_shown < p.start + p.length:
+            return p.stage, (images_shown - p.start) / p.length if p.fade else 1.0
+    return phases[-1].stage, 1.0
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class FaceImages:
+    """Every image decoded once, cropped to ``box`` and resized to ``resolution``; seeded batches.
+
+    Images are held as uint8 ``[N, 3, R, R]``; :meth:`sample` returns float ``[B, 3, r, r]`` in
+    [-1, 1] at any r = R / 2**j (average pooling), flipped at random. One numpy Generator drives
+    the choice of images and flips; its state is in :meth:`state_dict` for exact resume.
+    """
+
+    def __init__(self, folder, *, resolution: int, box: tuple[int, int, int, int] | None, flip: bool, seed: int):
+        paths = list_images(folder)
+        images = np.empty((len(paths), resolution, resolution, 3), dtype=np.uint8)
+        for i, path in enumerate(paths):
+            with Image.open(path) as img:
+                img = img.convert("RGB")
+                w, h = img.size
+                crop = box or ((w - min(w, h)) // 2, (h - min(w, h)) // 2, (w + min(w, h)) // 2, (h + min(w, h)) // 2)
+                if crop[2] > w or crop[3] > h or crop[0] < 0 or crop[1] < 0:
+                    raise ValueError(f"crop box {crop} does not fit in {path} ({w}x{h}): set crop_box")
+                images[i] = np.asarray(img.resize((resolution, resolution), Image.LANCZOS, box=crop))
+        self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # [N, 3, R, R] uint8
+        self.flip = flip
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def sample(self, n: int, *, resolution: int) -> torch.Tensor:
+        idx = self._rng.integers(0, len(self), size=n)
+        flips = self._rng.random(n) < 0.5
+        x = self.images[torch.from_numpy(idx)].float().div_(127.5).sub_(1.0)  # [n, 3, R, R] in [-1, 1]
+        if self.flip and flips.any():
+            x[torch.from_numpy(flips)] = x[torch.from_numpy(flips)].flip(-1)
+        factor = self.images.shape[-1] // resolution
+        return F.avg_pool2d(x, factor) if factor > 1 else x  # [n, 3, r, r]
+
+    def state_dict(self) -> dict:
+        return {"rng": self._rng.bit_generator.state, "num_images": len(self)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["num_images"] != len(self):
+            raise ValueError(f"the run was trained on {state['num_images']} images, this folder has {len(self)}")
+        self._rng.bit_generator.state = state["rng"]
+
+
+def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The paper's blending of real images during a fade-in: lerp(up(down(x)), x, alpha)."""
+    if alpha >= 1:
+        return x
+    return torch.lerp(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest"), x, alpha)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def build_models(model: ProGANConfig | DCGANConfig) -> tuple[nn.Module, nn.Module]:
+    if isinstance(model, DCGANConfig):
+        return progan.DCGANGenerator(model), progan.DCGANDiscriminator(model)
+    return progan.Generator(model), progan.Discriminator(model)
+
+
+def _grid(images: torch.Tensor, *, resolution: int) -> torch.Tensor:
+    # [n, 3, r, r] in [0, 1] -> [1, 3, rows * R, cols * R], nearest-upsampled to R, up to 8 per row
+    x = F.interpolate(images, size=resolution, mode="nearest") if images.shape[-1] != resolution else images
+    cols = min(8, x.shape[0])
+    rows = math.ceil(x.shape[0] / cols)
+    x = torch.cat([x, x.new_ones(rows * cols - x.shape[0], *x.shape[1:])])
+    return x.view(rows, cols, 3, resolution, resolution).permute(2, 0, 3, 1, 4).reshape(1, 3, rows * resolution, -1)
+
+
+def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress], bool | None] | None = None) -> Path:
+    """Train (or resume) the run in ``config.out``; returns the path of the shipped G_ema weights."""
+    out, model = Path(config.out), config.model
+    device = torch.device(config.device)
+    R = model.img_resolution
+    phases = schedule(config)
+    total = phases[-1].start + phases[-1].length
+    data = FaceImages(config.data, resolution=R, box=config.box(), flip=config.flip, seed=config.seed)
+    if len(data) < 2:
+        raise ValueError(f"{config.data} holds {len(data)} image(s); a GAN needs many")
+
+    torch.manual_seed(config.seed)
+    G, D = build_models(model)
+    G, D = G.to(device), D.to(device)
+    if device.type == "cuda":
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    G_ema = copy.deepcopy(G).requires_grad_(False).eval()
+    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    noise = torch.Generator().manual_seed(config.seed + 1)  # z and GP mixing weights, drawn on the CPU
+    fixed_z = progan.sample_latents(config.num_samples, z_dim=model.z_dim, seed=0, device=device)
+
+    step, shown, elapsed = 0, 0, 0.0
+    state = checkpointing.load_state(out)
+    if state is not None:
+        if state["model"] != model.to_dict():
+            raise ValueError(f"{out} holds a run with another model config: {state['model']}")
+        for module, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d")):
+            module.load_state_dict(state[key])
+        data.load_state_dict(state["data"])
+        noise.set_state(state["noise_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step, shown, elapsed = state["step"], state["images_shown"], state["elapsed"]
+
+    def save() -> None:
+        stage, alpha = position(phases, shown)
+        modules = {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g, "opt_d": opt_d}
+        checkpointing.save_state(out, {
+            **{k: m.state_dict() for k, m in modules.items()},
+            **{"data": data.state_dict(), "noise_rng": noise.get_state(), "torch_rng": torch.get_rng_state()},
+            **{"step": step, "images_shown": shown, "elapsed": elapsed, "model": model.to_dict()},
+            "config": {k: v for k, v in asdict(config).items() if k != "model"},
+        })  # fmt: skip
+        info = {
+            **{"images_shown": shown, "train_steps": step, "train_seconds": round(elapsed)},
+            **{"final_stage": stage, "final_alpha": alpha, "complete": shown >= total},
+            **{"train_data": Path(config.data).name, "crop_box": config.crop_box, "ema_beta": config.ema_beta},
+            "ema_rampup": config.ema_rampup,
+        }
+        checkpointing.save_model(out, G_ema, {**model.to_dict(), **info})
+
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "log.csv"
+    new_log = not log_path.exists()
+    started = time.monotonic() - elapsed
+    session_start = time.monotonic()
+    with open(log_path, "a", newline="") as log_file:
+        log = csv.writer(log_file)
+        if new_log:
+            log.writerow(LOG_FIELDS)
+        while shown < total:
+            k, alpha = position(phases, shown)
+            kw = {"stage": k, "alpha": alpha}  # the DCGAN takes its one stage, alpha 1
+            n = config.batch_for(4 * 2**k)
+            real = fade_reals(data.sample(n, resolution=4 * 2**k), alpha).to(device)  # [n, 3, r, r]
+            z = torch.randn(n, model.z_dim, generator=noise).to(device)
+
+            with autocast:  # D step
+                with torch.no_grad():
+                    fake = G(z, **kw).float()  # [n, 3, r, r]
+                d_real, d_fake = D(real, **kw).float(), D(fake.detach(), **kw).float()
+                if model.loss == "wgan-gp":
+                    gp = progan.gradient_penalty(D, real, fake, generator=noise, **kw)
+                    penalty = config.gp_weight * gp + config.drift_weight * progan.drift_penalty(d_real)
+                    loss_d = progan.d_loss_wgan(d_real, d_fake) + penalty
+                else:
+                    penalty = torch.zeros(())
+                    loss_d = progan.d_loss_ns(d_real, d_fake)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+
+            D.requires_grad_(False)
+            with autocast:  # G step, on the same z
+                d_gen = D(G(z, **kw), **kw).float()
+                loss_g = progan.g_loss_wgan(d_gen) if model.loss == "wgan-gp" else progan.g_loss_ns(d_gen)
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            D.requires_grad_(True)
+            step, shown = step + 1, shown + n
+            beta = config.ema_beta  # StyleGAN2-ADA's ramp-up: early on, G_ema must not average in the random init
+            if config.ema_rampup is not None:
+                beta = min(beta, 0.5 ** (n / (config.ema_rampup * shown)))
+            progan.update_ema(G_ema, G, beta=beta)
+            elapsed = time.monotonic() - started
+
+            done = shown >= total
+            if step % config.log_every == 0 or done:
+                values = (loss_d, loss_g, penalty, d_real.mean(), d_fake.mean())
+                losses = dict(zip(LOG_FIELDS[5:-1], (round(float(v.detach()), 5) for v in values), strict=True))
+                log.writerow([step, round(shown / 1000, 3), k, round(alpha, 4), n, *losses.values(), round(elapsed, 1)])
+                log_file.flush()
+                if callback is not None and callback(TrainProgress(step, shown, total, k, alpha, losses)):
+                    break
+            if step % config.sample_every == 0 or done:
+                with torch.no_grad():
+                    images = torch.cat([G_ema(z, **kw).float().cpu() for z in fixed_z.split(16)])
+                images = images.add(1).div(2).clamp(0, 1)  # [num_samples, 3, r, r] in [0, 1]
+                save_png(_grid(images, resolution=R), out / "samples" / f"step_{step:06d}.png")
+            if step % config.checkpoint_every == 0:
+                save()
+            if config.time_limit_s is not None and time.monotonic() - session_start > config.time_limit_s:
+                break
+    save()
+    return out / "model.safetensors"

@@ -1,0 +1,155 @@
+"""ProGAN / DCGAN training: the progressive schedule, exact resume, shipped G_ema, on a few real faces."""
+
+import csv
+import json
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from stylegan_lib import checkpointing, progan
+from stylegan_lib.progan import DCGANConfig, ProGANConfig, load_generator
+from stylegan_lib.progan_train import (
+    FaceImages,
+    Phase,
+    ProGANTrainConfig,
+    fade_reals,
+    position,
+    schedule,
+    train_progan,
+)
+
+TINY = ProGANConfig(z_dim=8, img_resolution=16, fmap_base=32, fmap_max=16)  # stages 4, 8, 16
+
+
+@pytest.fixture(scope="module")
+def faces(shared_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("faces")
+    for path in sorted((shared_dir / "data" / "faces" / "train").glob("*.jpg"))[:24]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def config(faces, out, **kw):
+    base = ProGANTrainConfig(data=str(faces), out=str(out), kimg_per_phase=0.016, batch=4, batch_per_res="4:8",
+                             log_every=1, sample_every=4, checkpoint_every=100, num_samples=6, model=TINY)  # fmt: skip
+    return replace(base, **kw)
+
+
+def test_schedule_grows_with_fade_ins():
+    c = ProGANTrainConfig(data="d", out="o", kimg_per_phase=1, kimg_final=2, model=TINY)
+    assert schedule(c) == [
+        Phase(0, False, 0, 1000),
+        Phase(1, True, 1000, 1000),
+        Phase(1, False, 2000, 1000),
+        Phase(2, True, 3000, 1000),
+        Phase(2, False, 4000, 2000),
+    ]
+    phases = schedule(c)
+    assert position(phases, 0) == (0, 1.0)
+    assert position(phases, 1250) == (1, 0.25)
+    assert position(phases, 3999) == (2, 0.999)
+    assert position(phases, 10_000) == (2, 1.0)
+    dcgan = replace(c, model=DCGANConfig(img_resolution=16))
+    assert schedule(dcgan) == [Phase(2, False, 0, 2000)]
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"bf16": True}, "CUDA"),
+        ({"batch_per_res": "4-8"}, "batch_per_res"),
+        ({"batch_per_res": "4:0"}, ">= 1"),
+        ({"crop_box": "0,0,10,20"}, "square"),
+        ({"kimg_per_phase": 0}, "> 0"),
+    ],
+)
+def test_bad_configs_fail_early(kw, match):
+    with pytest.raises(ValueError, match=match):
+        ProGANTrainConfig(data="d", out="o", model=TINY, **kw)
+
+
+def test_faces_are_cropped_flipped_and_pooled(faces):
+    data = FaceImages(faces, resolution=16, box=(0, 10, 89, 99), flip=True, seed=3)
+    assert data.images.shape == (24, 3, 16, 16) and data.images.dtype == torch.uint8
+    state = data.state_dict()
+    a = data.sample(5, resolution=8)
+    assert a.shape == (5, 3, 8, 8) and a.min() >= -1 and a.max() <= 1
+    data.load_state_dict(state)
+    assert torch.equal(data.sample(5, resolution=8), a)
+    x = torch.rand(2, 3, 8, 8)
+    assert torch.equal(fade_reals(x, 1.0), x)
+    assert torch.allclose(fade_reals(x, 0.0), F.interpolate(F.avg_pool2d(x, 2), scale_factor=2))
+
+
+def test_progressive_run_visits_every_stage_and_ships_g_ema(faces, tmp_path):
+    seen = []
+    weights = train_progan(config(faces, tmp_path / "run"), callback=seen.append)
+    # 16 images per phase: stage 0 (batch 8) 2 steps, then fade/stabilise at 8 and 16 (batch 4) 4 steps each
+    assert [(p.stage, p.alpha) for p in seen] == [
+        (0, 1.0), (0, 1.0),
+        (1, 0.0), (1, 0.25), (1, 0.5), (1, 0.75), (1, 1.0), (1, 1.0), (1, 1.0), (1, 1.0),
+        (2, 0.0), (2, 0.25), (2, 0.5), (2, 0.75), (2, 1.0), (2, 1.0), (2, 1.0), (2, 1.0),
+    ]  # fmt: skip
+    assert seen[-1].images_shown == seen[-1].images_total == 80
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert len(rows) == 18 and all(np.isfinite(float(r[k])) for r in rows for k in r)
+    samples = sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())
+    assert samples == [f"step_{s:06d}.png" for s in (4, 8, 12, 16, 18)]
+
+    info = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert info["images_shown"] == 80 and info["final_stage"] == 2 and info["complete"] is True
+    G, loaded = load_generator(path=tmp_path / "run")
+    assert loaded == TINY and not any(p.requires_grad for p in G.parameters())
+    state = checkpointing.load_state(tmp_path / "run")
+    shipped = load_file(str(weights))
+    assert all(torch.equal(shipped[k], v) for k, v in state["G_ema"].items())  # G_ema ships, not G
+    assert any(not torch.equal(shipped[k], v) for k, v in state["G"].items())
+    with torch.no_grad():
+        assert G(torch.randn(2, 8)).shape == (2, 3, 16, 16)
+
+
+@pytest.mark.parametrize("loss", ["wgan-gp", "ns"])
+def test_resume_mid_fade_is_bit_identical(faces, tmp_path, loss):
+    model = replace(TINY, loss=loss)
+    straight = train_progan(config(faces, tmp_path / "straight", model=model))
+    train_progan(config(faces, tmp_path / "resumed", model=model), callback=lambda p: p.step == 4)  # alpha 0.5
+    assert json.loads((tmp_path / "resumed" / "config.json").read_text())["final_alpha"] == 0.5
+    resumed = train_progan(config(faces, tmp_path / "resumed", model=model))
+    a, b = load_file(str(straight)), load_file(str(resumed))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "resumed" / "log.csv"))]
+    assert steps == list(range(1, 19))
+
+
+def test_resume_refuses_another_model(faces, tmp_path):
+    train_progan(config(faces, tmp_path / "run", kimg_per_phase=0.008))
+    with pytest.raises(ValueError, match="another model config"):
+        train_progan(config(faces, tmp_path / "run", model=replace(TINY, fmap_max=8)))
+
+
+def test_dcgan_baseline_trains_at_one_resolution(faces, tmp_path):
+    dcgan = DCGANConfig(z_dim=8, img_resolution=16, g_width=16, d_width=4)
+    seen = []
+    train_progan(config(faces, tmp_path / "dc", model=dcgan, kimg_per_phase=0.016), callback=seen.append)
+    assert [(p.stage, p.alpha) for p in seen] == [(2, 1.0)] * 4
+    info = json.loads((tmp_path / "dc" / "config.json").read_text())
+    assert info["architecture"] == "dcgan" and info["images_shown"] == 16
+    assert (tmp_path / "dc" / "samples" / "step_000004.png").is_file()
+    with pytest.raises(ValueError, match="not a ProGAN generator"):
+        load_generator(path=tmp_path / "dc")
+
+
+@pytest.mark.parametrize("ema_beta, same_as", [(0.0, "G"), (1.0, "init")])
+def test_g_ema_follows_ema_beta(faces, tmp_path, ema_beta, same_as):
+    weights = train_progan(config(faces, tmp_path / "run", kimg_per_phase=0.008, ema_beta=ema_beta, ema_rampup=None))
+    torch.manual_seed(0)
+    expected = (
+        progan.Generator(TINY).state_dict() if same_as == "init" else checkpointing.load_state(tmp_path / "run")["G"]
+    )
+    shipped = load_file(str(weights))
+    assert all(torch.equal(shipped[k], v) for k, v in expected.items())
