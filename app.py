@@ -29,7 +29,7 @@ from PIL import Image
 
 from stylegan_lib import hub, latent, progan
 from stylegan_lib.images import ImageError, fit_longest_side, open_image, pil_to_tensor, save_png, tensor_to_pil
-from stylegan_lib.nst import stylize
+from stylegan_lib.nst import OPTIMIZERS, stylize
 from stylegan_lib.streaming import Finished, stream
 from stylegan_lib.tiling import seam_score, translate_hd
 from stylegan_lib.translate import blend_strength, load_translator
@@ -113,16 +113,18 @@ def _vgg():
         raise gr.Error(str(exc)) from None
 
 
+def _output(prefix: str, suffix: str = "") -> Path:
+    """A fresh path in the app's output folder; files older than an hour are removed first."""
+    cutoff = time.time() - 3600
+    for old in OUTPUTS.iterdir():
+        with contextlib.suppress(FileNotFoundError):  # another request may prune it first
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+    return OUTPUTS / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}{suffix}"
+
+
 def _save(image) -> str:
-    _prune_outputs(max_age_s=3600)
-    return str(save_png(image, OUTPUTS / f"stylized-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}.png"))
-
-
-def _prune_outputs(*, max_age_s: float) -> None:
-    cutoff = time.time() - max_age_s
-    for old in OUTPUTS.glob("*.png"):
-        if old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
+    return str(save_png(image, _output("stylized", ".png")))
 
 
 @contextlib.contextmanager
@@ -141,6 +143,8 @@ def _stop_event(request: gr.Request | None):
 def _nst_kwargs(log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_colors, num_scales, seed) -> dict:
     if not 1 <= int(steps) <= LIMITS.max_steps or not 16 <= int(size) <= LIMITS.max_size:
         raise gr.Error(f"On {DEVICE} steps must be 1-{LIMITS.max_steps} and size 16-{LIMITS.max_size} px.")
+    if optimizer not in OPTIMIZERS or not 1 <= int(num_scales) <= 4:
+        raise gr.Error(f"The optimiser must be one of {', '.join(OPTIMIZERS)} and scales 1-4.")
     return dict(
         content_weight=10.0**log_alpha, style_weight=10.0**log_beta, tv_weight=float(tv_weight),
         steps=int(steps), size=int(size), optimizer=optimizer, preserve_colors=bool(preserve_colors),
@@ -292,7 +296,7 @@ def run_progan_sample(seed):
     G, config = _progan()
     z = _latent(seed, config.z_dim)
     face = progan.generate(G, z[None])[0]
-    return _face(face), str(latent.save_latent(z.cpu(), OUTPUTS / f"latent-seed{int(seed)}.npy"))
+    return _face(face), str(latent.save_latent(z.cpu(), _output(f"latent-seed{int(seed)}", ".npy")))
 
 
 def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps):
@@ -303,7 +307,7 @@ def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps):
     path = latent.norm_preserving_interpolation if method.startswith("norm") else latent.slerp
     latents = path(_latent(seed_a, config.z_dim), _latent(seed_b, config.z_dim), num_steps=int(num_steps))
     frames = [_face(f) for f in latent.render_frames(G, latents.to(DEVICE))]
-    stem = OUTPUTS / f"interpolation-{int(seed_a)}-{int(seed_b)}-{os.urandom(3).hex()}"
+    stem = _output(f"interpolation-{int(seed_a)}-{int(seed_b)}")
     frames[0].save(gif := stem.with_suffix(".gif"), save_all=True, append_images=frames[1:],
                    duration=round(1000 / float(fps)), loop=0)  # fmt: skip
     files = [str(gif)]
@@ -333,7 +337,7 @@ def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, pro
         progress((item.step, item.steps), desc="Searching")
         yield _pair(goal[0], item.frame), f"Step {item.step}/{item.steps} · PSNR {item.psnr:.2f} dB", None, None
     found = item.value
-    stem = OUTPUTS / f"search-{os.urandom(3).hex()}"
+    stem = _output("search")
     frames = [_pair(goal[0], f) for f in found.frames]
     frames[0].save(gif := stem.with_suffix(".gif"), save_all=True, append_images=frames[1:], duration=80, loop=0)
     npy = latent.save_latent(found.latent.cpu(), stem.with_suffix(".npy"))

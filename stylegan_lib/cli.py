@@ -121,6 +121,31 @@ def _train_siamese(args: argparse.Namespace) -> int:
 _TRAIN_SKIP = ("domain_a", "domain_b", "out", "model")
 
 
+def _train_progan(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .progan import DCGANConfig, ProGANConfig
+    from .progan_train import ProGANTrainConfig, train_progan
+
+    model_kwargs = signature_kwargs(args, ProGANConfig)
+    if args.dcgan:  # seed 002's baseline: one resolution, no growing
+        model = DCGANConfig(img_resolution=model_kwargs["img_resolution"])
+    else:
+        model = ProGANConfig(**model_kwargs)
+    kwargs = signature_kwargs(args, ProGANTrainConfig, skip=("data", "out", "model"))
+    config = ProGANTrainConfig(data=str(args.data), out=str(args.out), model=model, **kwargs)
+    bar = tqdm(unit="step", disable=args.quiet)
+
+    def callback(progress) -> None:
+        bar.update(1)
+        bar.set_postfix(stage=progress.stage, alpha=f"{progress.alpha:.2f}", kimg=progress.images_shown // 1000)
+
+    weights = train_progan(config, callback=callback)
+    bar.close()
+    print(f"wrote {weights}")
+    return 0
+
+
 def _translate(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
@@ -218,6 +243,8 @@ def _add_progan_parser(tasks) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .nst import stylize
+    from .progan import ProGANConfig
+    from .progan_train import ProGANTrainConfig
     from .siamese import SiameseConfig
     from .siamese_train import SiameseTrainConfig
     from .tiling import translate_hd
@@ -243,6 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_signature_options(siamese, SiameseTrainConfig, skip=_TRAIN_SKIP)
     add_signature_options(siamese, SiameseConfig)
     siamese.set_defaults(run=_train_siamese)
+
+    pro = train.add_parser("progan", help="progressive GAN (seed 003) or, with --dcgan, the DCGAN baseline (seed 002)")
+    pro.add_argument("--data", type=Path, required=True, help="folder of training images (faces)")
+    pro.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a run)")
+    pro.add_argument("--dcgan", action="store_true", help="train seed 002's DCGAN baseline instead")
+    pro.add_argument("-q", "--quiet", action="store_true")
+    add_signature_options(pro, ProGANTrainConfig, skip=("data", "out", "model"))
+    add_signature_options(pro, ProGANConfig)
+    pro.set_defaults(run=_train_progan)
 
     translate = tasks.add_parser("translate", help="translate a photo at full resolution, tile by tile")
     translate.add_argument("input", type=Path)

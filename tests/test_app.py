@@ -243,3 +243,9 @@ def test_vangogh_bad_uploads_get_a_clear_message(client, tmp_path_factory, name,
     bad = _bad_files(tmp_path_factory.mktemp("vgbad"))[name]
     with pytest.raises(AppError, match=message):
         client.predict(handle_file(str(bad)), COMBO, 1.0, 0, api_name="/vangogh")
+
+
+@pytest.mark.parametrize("overrides", [{"optimizer": "sgd"}, {"num_scales": 40}, {"steps": 10**6}, {"size": 10**5}])
+def test_nst_settings_out_of_range_are_refused(client, photo, painting, overrides):
+    with pytest.raises(AppError, match="must be"):
+        nst(client, photo, painting, **overrides)
