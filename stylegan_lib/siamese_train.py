@@ -169,7 +169,8 @@ def train_siamese(
             if step % config.log_every == 0 or step == config.steps:
                 with torch.no_grad():
                     cos = transformation_cosine(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
-                values = [l_d1, l_d2, l_d3, l_spread, l_g1, l_g2, cos, d_b.norm(dim=1).mean(), d_ab.detach().norm(dim=1).mean()]
+                norms = [d_b.norm(dim=1).mean(), d_ab.detach().norm(dim=1).mean()]
+                values = [l_d1, l_d2, l_d3, l_spread, l_g1, l_g2, cos, *norms]
                 losses = dict(zip(LOG_FIELDS[1:-1], (round(float(v.detach()), 5) for v in values), strict=True))
                 log.writerow([step, *losses.values(), round(elapsed, 1)])
                 log_file.flush()
