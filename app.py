@@ -29,7 +29,7 @@ from PIL import Image
 
 from stylegan_lib import hub, latent, progan
 from stylegan_lib.images import ImageError, fit_longest_side, open_image, pil_to_tensor, save_png, tensor_to_pil
-from stylegan_lib.nst import OPTIMIZERS, stylize
+from stylegan_lib.nst import OPTIMIZERS, SWEEP_RATIOS, style_weight_sweep, stylize
 from stylegan_lib.streaming import Finished, stream
 from stylegan_lib.tiling import seam_score, translate_hd
 from stylegan_lib.translate import blend_strength, load_translator
@@ -77,7 +77,6 @@ LIMITS = {
         grid_steps=30,
     ),
 }[DEVICE]
-GRID_RATIOS = (1e4, 1e5, 1e6, 1e7, 1e8)  # alpha / beta; the seed's default is 1e6
 
 OUTPUTS = Path(tempfile.mkdtemp(prefix="stylegan_lib_app_"))
 atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
@@ -196,12 +195,13 @@ def run_ratio_grid(content, style, log_alpha, tv_weight, optimizer, preserve_col
     s = pil_to_tensor(_open_upload(style, "style"))
     vgg, gallery, alpha = _vgg(), [], 10.0**log_alpha
     with _stop_event(request) as stop:
-        for i, ratio in enumerate(GRID_RATIOS):
-            progress((i, len(GRID_RATIOS)), desc=f"α/β = {ratio:.0e}")
-            result = stylize(c, s, content_weight=alpha, style_weight=alpha / ratio, tv_weight=float(tv_weight),
-                             steps=LIMITS.grid_steps, size=LIMITS.grid_size, optimizer=optimizer,
-                             preserve_colors=bool(preserve_colors), seed=int(seed), device=DEVICE, vgg=vgg,
-                             callback=lambda p: stop.is_set())  # fmt: skip
+        sweep = style_weight_sweep(c, s, content_weight=alpha, tv_weight=float(tv_weight), steps=LIMITS.grid_steps,
+                                   size=LIMITS.grid_size, optimizer=optimizer, preserve_colors=bool(preserve_colors),
+                                   seed=int(seed), device=DEVICE, vgg=vgg,
+                                   callback=lambda p: stop.is_set())  # fmt: skip
+        progress((0, len(SWEEP_RATIOS)), desc="α/β grid")
+        for i, (ratio, result) in enumerate(sweep, start=1):
+            progress((i, len(SWEEP_RATIOS)), desc=f"α/β = {ratio:.0e} done")
             gallery.append((tensor_to_pil(result), f"α/β = {ratio:.0e} (β = {alpha / ratio:.1e})"))
             yield gallery
             if stop.is_set():

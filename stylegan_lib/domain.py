@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from . import hub
 from .checkpointing import save_model
 from .data import CropConfig, CropSampler, list_images
-from .images import fit_longest_side, open_image, pil_to_tensor
+from .images import fit_longest_side, open_image, pil_to_tensor, rgb_to_yiq
+from .tiling import cut_tiles
 
 __all__ = [
     "DomainClassifierConfig",
@@ -192,14 +193,12 @@ def _as_batches(images) -> list[torch.Tensor]:
 
 def _grid_tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
     """[N, 3, H, W] -> [N * (H // tile) * (W // tile), 3, tile, tile]: non-overlapping, grid centred."""
-    _, c, h, w = x.shape
+    _, _, h, w = x.shape
     nh, nw = h // tile, w // tile
     if nh == 0 or nw == 0:
         raise ValueError(f"An image of {w}x{h} is smaller than one {tile}x{tile} tile")
     top, left = (h - nh * tile) // 2, (w - nw * tile) // 2
-    x = x[:, :, top : top + nh * tile, left : left + nw * tile]
-    x = x.unfold(2, tile, tile).unfold(3, tile, tile)  # [N, 3, nh, nw, tile, tile]
-    return x.permute(0, 2, 3, 1, 4, 5).reshape(-1, c, tile, tile)
+    return cut_tiles(x[:, :, top : top + nh * tile, left : left + nw * tile], tile)
 
 
 @torch.inference_mode()
@@ -227,9 +226,8 @@ def painting_share(classifier: nn.Module, images, *, tile: int = 64, device: str
 
 
 def _luminance(x: torch.Tensor) -> torch.Tensor:
-    # [1, 3, H, W] RGB -> [1, 1, H, W] luma (Rec. 601 weights, as the Y of YIQ), float64
-    w = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64, device=x.device).view(1, 3, 1, 1)
-    return (x.double() * w).sum(dim=1, keepdim=True)
+    # [1, 3, H, W] RGB -> [1, 1, H, W] luma (the Y of YIQ, Rec. 601 weights), float64
+    return rgb_to_yiq(x.double())[:, :1]
 
 
 def edge_magnitude(y: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +34,7 @@ CONTENT_LAYERS = ("relu5_2",)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("content", "noise")
+SWEEP_RATIOS = (1e4, 1e5, 1e6, 1e7, 1e8)  # alpha / beta for style_weight_sweep; the seed's default is 1e6
 
 
 @dataclass
@@ -308,16 +309,16 @@ def style_weight_sweep(
     content: torch.Tensor,
     style: torch.Tensor | Sequence[torch.Tensor],
     *,
-    ratios: Sequence[float] = (1e4, 1e5, 1e6, 1e7, 1e8),
+    ratios: Sequence[float] = SWEEP_RATIOS,
     content_weight: float = 1e4,
     **kwargs,
-) -> list[tuple[float, torch.Tensor]]:
-    """One result per content/style ratio alpha/beta (seed 001's comparison figure).
+) -> Iterator[tuple[float, torch.Tensor]]:
+    """(ratio, result) for each content/style ratio alpha/beta (seed 001's comparison figure).
 
     alpha stays ``content_weight``; beta = alpha / ratio. Other keyword arguments go to
-    :func:`stylize`. The seed's default, 1e4 / 1e-2, is the ratio 1e6.
+    :func:`stylize`. The seed's default, 1e4 / 1e-2, is the ratio 1e6. Results are computed
+    lazily, one per iteration, so a caller can show each as it finishes and stop early.
     """
-    return [
-        (ratio, stylize(content, style, content_weight=content_weight, style_weight=content_weight / ratio, **kwargs))
-        for ratio in ratios
-    ]
+    for ratio in ratios:
+        beta = content_weight / ratio
+        yield ratio, stylize(content, style, content_weight=content_weight, style_weight=beta, **kwargs)

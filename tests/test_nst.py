@@ -95,7 +95,7 @@ def test_several_styles_with_blend_weights(vgg, content, style):
 
 def test_ratio_sweep_orders_style_strength(vgg, content, style):
     results = style_weight_sweep(content, style, ratios=(1e8, 1e4), steps=8, size=SIZE, vgg=vgg)
-    (_, weak), (_, strong) = results
+    (_, weak), (_, strong) = list(results)
     assert gatys_style_loss(vgg, strong, style) < gatys_style_loss(vgg, weak, style)
 
 
