@@ -71,12 +71,15 @@ REGISTRY: dict[str, ModelEntry] = {
         default_config={"architecture": "vgg19", "input_convention": "torchvision"},
         key_prefix="features.",
     ),
-    # The project's own trained generators (issues #3, #4, #5). Their repos are published
-    # with `python -m stylegan_lib publish`; until a checkpoint exists the app says so.
+    # The project's own trained models (issues #3, #4, #5, #7), published from checkpoints/
+    # with `python -m stylegan_lib publish NAME`. Each sha256 is that of the shipped
+    # checkpoints/NAME/model.safetensors (tests/test_publish.py keeps them in step); a Hub
+    # download that does not match it is refused.
     "siamese-vangogh": ModelEntry(
         repo_id="stylegan-lib/siamese-vangogh",
         revision="v1",
         description="Siamese GAN generator, landscape photo -> Van Gogh, applied by tiles (seed 000)",
+        sha256="0157c4bd9cfd1d762f506636ee1888c848fff054c664783977c8d707bcde1de4",
     ),
     # The same generator trained without the Combo model (D sees single tiles): the naive
     # baseline the Van Gogh HD tab compares against.
@@ -84,6 +87,7 @@ REGISTRY: dict[str, ModelEntry] = {
         repo_id="stylegan-lib/siamese-vangogh-naive",
         revision="v1",
         description="Siamese GAN generator trained on single tiles, without Combo (baseline)",
+        sha256="b6b3c2632ca971a41995c0ae3be6c34b1ee048df65f8254c01ad11fcd5056f02",
     ),
     "cyclegan-vangogh": ModelEntry(
         repo_id="stylegan-lib/cyclegan-vangogh",
@@ -96,11 +100,19 @@ REGISTRY: dict[str, ModelEntry] = {
         repo_id="stylegan-lib/domain-classifier",
         revision="v1",
         description="photo vs Van Gogh painting classifier on 64x64 tiles (evaluation only)",
+        sha256="8ced949603419ac94f82442e685919593b7ac60586c72c0c443bbeaf0b9f1c9d",
     ),
     "progan-faces": ModelEntry(
         repo_id="stylegan-lib/progan-faces",
         revision="v1",
         description="Progressive GAN face generator, G_ema (seed 003)",
+        sha256="268b2c5661648b7911e3a181822d269bee45a3afdc79b019f7f06ddea21f1167",
+    ),
+    # Fast arbitrary style transfer (issue #7): the AdaIN decoder; its encoder is vgg19-caffe.
+    "adain-decoder": ModelEntry(
+        repo_id="stylegan-lib/adain-decoder",
+        revision="v1",
+        description="AdaIN decoder for fast arbitrary style transfer (Huang & Belongie 2017)",
     ),
 }
 
@@ -169,6 +181,8 @@ def resolve(name: str, *, path: str | os.PathLike | None = None) -> ResolvedWeig
 
     try:
         return ResolvedWeights(name, *_from_hub(spec), source="hub")
+    except WeightsIntegrityError:
+        raise  # a download that is not the pinned release is never silently replaced
     except Exception as exc:  # offline, missing repo, missing file, network error
         tried.append(f"Hub {spec.repo_id}@{spec.revision}/{WEIGHTS_NAME} ({type(exc).__name__})")
 

@@ -2,6 +2,7 @@
 
 import io
 import json
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -43,9 +44,13 @@ def nst(client, content, style, **overrides):
 def test_every_tab_is_served(app_server):
     config = json.loads(urllib.request.urlopen(app_server + "config", timeout=10).read())
     labels = {c.get("props", {}).get("label") for c in config["components"]}
-    assert {"Van Gogh HD", "Neural style transfer", "ProGAN"} <= labels
+    assert {"Van Gogh HD", "Neural style transfer", "ProGAN", "Compare methods"} <= labels
     endpoints = {d.get("api_name") for d in config["dependencies"]}
-    assert {"nst", "nst_ratio_grid", "nst_stop", "vangogh", "progan_sample"} <= endpoints
+    assert {
+        *("nst", "nst_ratio_grid", "nst_stop", "vangogh", "vangogh_compare", "compare"),
+        *("progan_sample", "progan_interpolate", "progan_project"),
+        *("nst_share_link", "vangogh_share_link", "progan_share_link", "compare_share_link"),
+    } <= endpoints
 
 
 def test_nst_endpoint_returns_the_image(client, photo, painting):
@@ -163,15 +168,16 @@ def test_model_tabs_without_weights_say_what_to_do(tmp_path, monkeypatch):
     """With no checkpoints and no Hub, each tab names what is missing and how to get it."""
     import gradio as gr
 
-    import app
+    from webapp import progan_tab
+    from webapp.common import availability_notice
 
     monkeypatch.setenv("STYLEGAN_LIB_CHECKPOINTS", str(tmp_path))
-    app._load_progan.cache_clear()
-    notice = app.availability_notice("siamese-vangogh", "progan-faces")
+    progan_tab.load_progan.cache_clear()
+    notice = availability_notice("siamese-vangogh", "progan-faces")
     assert notice.count("not available") == 2 and str(tmp_path / "progan-faces") in notice
     with pytest.raises(gr.Error, match=r"progan-faces.*not found.*Fix: put model.safetensors"):
-        app.run_progan_sample(0)
-    app._load_progan.cache_clear()
+        progan_tab.run_progan_sample(0)
+    progan_tab.load_progan.cache_clear()
 
 
 SHIPPED_PROGAN = Path(__file__).resolve().parents[1] / "checkpoints" / "progan-faces" / "model.safetensors"
@@ -249,3 +255,65 @@ def test_vangogh_bad_uploads_get_a_clear_message(client, tmp_path_factory, name,
 def test_nst_settings_out_of_range_are_refused(client, photo, painting, overrides):
     with pytest.raises(AppError, match="must be"):
         nst(client, photo, painting, **overrides)
+
+
+def _path(value) -> str:
+    """A file output as gradio_client returns it: a path, or a dict holding one."""
+    return value["path"] if isinstance(value, dict) else value
+
+
+def test_a_job_predicted_to_run_too_long_is_refused_before_it_starts(client, photo, painting):
+    # 1000 steps at 1024 px on the CPU: about 1 MP x 1000 steps, far above the CPU job limit
+    with pytest.raises(AppError, match=r"would take about .* MP·step .*the limit here is"):
+        nst(client, photo, painting, steps=1000, size=1024)
+
+
+def test_vangogh_compare_runs_every_model_on_the_same_photo(client, tmp_path_factory, content_photo):
+    photo = tmp_path_factory.mktemp("vgc") / "photo.jpg"
+    content_photo.resize((160, 96)).save(photo, quality=95)
+    gallery, table = client.predict(handle_file(str(photo)), 1.0, 0, api_name="/vangogh_compare")
+    rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
+    assert len(gallery) == 1 + len(rows) and len(rows) >= 2  # the photo, then one result per model
+    assert any(COMBO in row for row in rows) and any(NAIVE in row for row in rows)
+    for row in rows:
+        name, seconds, share, structure, seams = (cell.strip() for cell in row.strip("|").split("|"))
+        assert seconds.endswith(" s") and 0 <= float(share) <= 1 and -1 <= float(structure) <= 1
+        assert float(seams) > 0  # 160 x 96 holds tile borders for every shipped model
+    for item in gallery:
+        assert Image.open(_path(item["image"])).size == (160, 96)
+
+
+def test_compare_tab_runs_gans_and_gatys_with_figures(client, tmp_path_factory, content_photo, painting):
+    photo = tmp_path_factory.mktemp("cmp") / "photo.jpg"
+    content_photo.resize((640, 480)).save(photo, quality=95)  # above the CPU compare side: shrunk to 384 px
+    gallery, table = client.predict(
+        handle_file(str(photo)), handle_file(str(painting)), ["siamese", "gatys"], 3, 0, api_name="/compare"
+    )
+    assert [item["caption"].split(" · ")[0] for item in gallery] == ["photo 384×288", COMBO, "Gatys NST (seed 001)"]
+    assert "| Gatys NST (seed 001) |" in table and f"| {COMBO} |" in table
+    for item in gallery:
+        assert Image.open(_path(item["image"])).size == (384, 288)
+
+
+@pytest.mark.parametrize(
+    ("methods", "message"), [([], "Choose one or more of"), (["siamese", "dall-e"], "got siamese, dall-e")]
+)
+def test_compare_refuses_unknown_methods(client, photo, painting, methods, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(photo)), handle_file(str(painting)), methods, 3, 0, api_name="/compare")
+
+
+def test_compare_needs_a_style_only_for_style_transfer(client, photo):
+    gallery, _ = client.predict(handle_file(str(photo)), None, ["siamese"], 3, 0, api_name="/compare")
+    assert len(gallery) == 2
+    with pytest.raises(AppError, match="No style image"):
+        client.predict(handle_file(str(photo)), None, ["gatys"], 3, 0, api_name="/compare")
+
+
+def test_share_link_endpoint_carries_the_settings(client, app_server):
+    example = "content_cat_chelsea.png"
+    path = Path(__file__).resolve().parents[1] / "examples" / example
+    link = client.predict(handle_file(str(path)), None, ["siamese", "gatys"], 12, 5, api_name="/compare_share_link")
+    assert link.startswith(app_server + "?")  # absolute, on the host the request came to
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(link).query))
+    assert query == {"tab": "compare", "photo": example, "methods": "siamese,gatys", "steps": "12", "seed": "5"}

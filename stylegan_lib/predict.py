@@ -1,0 +1,105 @@
+"""Fit / time prediction shown before a long run: work units x measured seconds per unit.
+
+A job's work is counted in units proportional to its cost:
+
+* GAN translation (``siamese``, ``cyclegan``) and AdaIN: megapixels of the input;
+* Gatys NST (``nst``): megapixel-steps, summed over the coarse-to-fine scales.
+
+Each device starts from seconds-per-unit figures measured with ``bench/`` (see
+BENCHMARKS.md; the ``cuda`` ones are the issues' H100 targets until a GPU run replaces
+them) and then learns from the jobs it runs: every finished job updates its task's figure
+with an exponential moving average, so the estimate tracks this machine under its load.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+# seconds per unit, measured on this project's machines (BENCHMARKS.md)
+PRIORS: dict[str, dict[str, float]] = {
+    "cpu": {  # 2-core development machine, torch 2.13 CPU
+        "siamese": 6.0,  # 12 MP photo in 70 s
+        "siamese-naive": 14.0,  # 12 MP in 166 s (same G, shipped with more blocks per tile)
+        "cyclegan": 30.0,
+        "adain": 8.0,
+        "nst": 12.5,  # 0.2 s per Adam step at 128 x 128
+    },
+    "cuda": {  # H100 targets of the issues; replaced by the first measured jobs
+        "siamese": 0.012,  # 3840 x 2160 in 100 ms
+        "siamese-naive": 0.012,
+        "cyclegan": 0.012,
+        "adain": 0.04,  # 100 frames per second at 512 x 512
+        "nst": 0.016,  # 500 steps at 512 x 512 in 2 s
+    },
+}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    task: str
+    units: float  # megapixels, or megapixel-steps for "nst"
+    seconds_per_unit: float
+    observed: int  # how many finished jobs shaped seconds_per_unit (0 = the prior)
+
+    @property
+    def seconds(self) -> float:
+        return self.units * self.seconds_per_unit
+
+    def describe(self, *, device: str) -> str:
+        unit = "MP·step" if self.task == "nst" else "MP"
+        basis = f"{self.observed} recent jobs" if self.observed else "the benchmark figure"
+        return (
+            f"about {format_seconds(self.seconds)} on {device} "
+            f"({self.units:.3g} {unit} × {self.seconds_per_unit:.3g} s/{unit}, from {basis})"
+        )
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+@dataclass
+class CostModel:
+    """Seconds per unit per task for one device, updated from finished jobs (thread-safe)."""
+
+    device: str
+    smoothing: float = 0.3  # weight of the newest job in the moving average
+    _rates: dict[str, float] = field(default_factory=dict)
+    _counts: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self):
+        if self.device not in PRIORS:
+            raise ValueError(f"no cost figures for device {self.device!r}; known: {', '.join(PRIORS)}")
+        self._rates = dict(PRIORS[self.device])
+
+    def estimate(self, task: str, units: float) -> Estimate:
+        if task not in self._rates:
+            raise KeyError(f"unknown task {task!r}; known: {', '.join(sorted(self._rates))}")
+        if units < 0:
+            raise ValueError(f"units must be >= 0, got {units}")
+        with self._lock:
+            return Estimate(task, float(units), self._rates[task], self._counts.get(task, 0))
+
+    def observe(self, task: str, units: float, seconds: float) -> None:
+        """Fold a finished job into the task's figure (jobs too small to time are ignored).
+
+        The figure moves from the prior towards what this machine measures, never jumping to
+        one job's rate, so a first job slowed by loading weights does not dominate.
+        """
+        if task not in self._rates or units <= 1e-3 or seconds <= 0:
+            return
+        rate = seconds / units
+        with self._lock:
+            self._rates[task] = (1 - self.smoothing) * self._rates[task] + self.smoothing * rate
+            self._counts[task] = self._counts.get(task, 0) + 1
+
+
+def nst_units(sizes: list[tuple[int, int]], *, steps: int) -> float:
+    """Megapixel-steps of a coarse-to-fine Gatys run over ``sizes`` (h, w), ``steps`` per scale."""
+    return sum(h * w for h, w in sizes) * steps / 1e6

@@ -1,0 +1,148 @@
+"""The app's pieces that need no server: cost model, share links, the ZeroGPU decorator."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import gradio as gr
+import pytest
+
+from stylegan_lib.predict import PRIORS, CostModel, format_seconds, nst_units
+from webapp import common, share
+
+
+def test_estimate_is_units_times_the_measured_rate():
+    costs = CostModel("cpu")
+    estimate = costs.estimate("siamese", 12.0)
+    assert estimate.seconds == pytest.approx(12.0 * PRIORS["cpu"]["siamese"])
+    assert estimate.observed == 0 and "benchmark figure" in estimate.describe(device="cpu")
+
+
+def test_observed_jobs_move_the_rate_by_the_moving_average():
+    costs = CostModel("cpu", smoothing=0.5)
+    prior = PRIORS["cpu"]["cyclegan"]
+    costs.observe("cyclegan", 2.0, 2.0 * 10.0)  # a job at 10 s/MP
+    assert costs.estimate("cyclegan", 1.0).seconds_per_unit == pytest.approx(0.5 * prior + 0.5 * 10.0)
+    costs.observe("cyclegan", 4.0, 4.0 * 10.0)
+    rate = costs.estimate("cyclegan", 1.0)
+    assert rate.seconds_per_unit == pytest.approx(0.25 * prior + 0.75 * 10.0) and rate.observed == 2
+    costs.observe("cyclegan", 0.0, 5.0)  # nothing to learn from an empty job
+    assert costs.estimate("cyclegan", 1.0).observed == 2
+    assert CostModel("cpu").estimate("cyclegan", 1.0).seconds_per_unit == prior  # models do not share state
+
+
+def test_cost_model_rejects_what_it_cannot_price():
+    with pytest.raises(ValueError, match="no cost figures for device 'tpu'"):
+        CostModel("tpu")
+    with pytest.raises(KeyError, match="unknown task 'dream'"):
+        CostModel("cpu").estimate("dream", 1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        CostModel("cpu").estimate("nst", -1.0)
+
+
+def test_nst_units_sum_pixels_over_scales():
+    assert nst_units([(100, 200), (200, 400)], steps=10) == pytest.approx((20_000 + 80_000) * 10 / 1e6)
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.0123, "12 ms"), (3.21, "3.2 s"), (300, "5.0 min")])
+def test_format_seconds(seconds, text):
+    assert format_seconds(seconds) == text
+
+
+def test_check_budget_refuses_with_the_numbers(monkeypatch):
+    monkeypatch.setattr(common, "COSTS", CostModel("cpu"))
+    fine = common.check_budget("siamese", 1.0)
+    assert fine.seconds == pytest.approx(PRIORS["cpu"]["siamese"])
+    too_much = common.LIMITS.max_job_seconds / PRIORS["cpu"]["siamese"] * 2  # megapixels
+    with pytest.raises(gr.Error, match=r"would take about .* s/MP.*the limit here is"):
+        common.check_budget("siamese", too_much)
+
+
+def test_gpu_decorator_is_a_no_op_without_spaces(monkeypatch):
+    monkeypatch.setitem(sys.modules, "spaces", None)  # import spaces -> ImportError
+
+    def handler():
+        return 1
+
+    assert common.gpu(duration=30)(handler) is handler
+
+
+def test_gpu_decorator_uses_spaces_when_installed(monkeypatch):
+    calls = []
+    fake = types.ModuleType("spaces")
+
+    def GPU(*, duration):  # noqa: N802 (the spaces API)
+        def wrap(func):
+            calls.append((func.__name__, duration))
+            return lambda *a, **k: ("on gpu", func(*a, **k))
+
+        return wrap
+
+    fake.GPU = GPU
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+
+    def handler(x):
+        return x + 1
+
+    assert common.gpu(duration=30)(handler)(1) == ("on gpu", 2)
+    assert calls == [("handler", 30)]
+
+
+# ----------------------------------------------------------------------------- share links
+
+
+@pytest.fixture(scope="module")
+def components():
+    with gr.Blocks():
+        return {
+            "content": gr.Image(),
+            "methods": gr.CheckboxGroup([("Siamese, Combo", "siamese"), ("Gatys", "gatys")]),
+            "optimizer": gr.Radio(["adam", "lbfgs"]),
+            "steps": gr.Slider(1, 100),
+            "seed": gr.Number(),
+            "keep": gr.Checkbox(),
+        }
+
+
+def test_share_link_round_trip(components):
+    example = sorted(p.name for p in common.EXAMPLES.glob("content_*"))[0]
+    values = [{"path": f"/tmp/gradio/abc/{example}", "orig_name": example}, ["siamese", "gatys"], "lbfgs", 30, 7, True]
+    query, private = share.encode("nst", components, values)
+    assert private == [] and query == {
+        "tab": "nst", "content": example, "methods": "siamese,gatys", "optimizer": "lbfgs", "steps": 30, "seed": 7,
+        "keep": True,
+    }  # fmt: skip
+    decoded = [share.decode(components[key], str(query[key])) for key in components]
+    assert decoded == [str(common.EXAMPLES / example), ["siamese", "gatys"], "lbfgs", 30.0, 7.0, True]
+
+
+def test_share_link_keeps_own_uploads_out(components):
+    values = [{"path": "/tmp/gradio/x/my_holiday.jpg", "orig_name": "my_holiday.jpg"}, [], "adam", 1, 0, False]
+    query, private = share.encode("nst", components, values)
+    assert "content" not in query and private == ["content"]
+    assert "my_holiday" not in share.link(None, query)
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "match"),
+    [
+        ("content", "../../etc/passwd", "no example named"),
+        ("content", "my_holiday.jpg", "no example named"),
+        ("methods", "siamese,rm -rf", "unknown choices"),
+        ("optimizer", "sgd", "unknown choice"),
+        ("steps", "1e9", "outside"),
+        ("steps", "many", "could not convert"),
+        ("seed", "x" * 500, "too long"),
+    ],
+)
+def test_share_link_rejects_values_that_do_not_fit(components, key, text, match):
+    with pytest.raises(ValueError, match=match):
+        share.decode(components[key], text)
+
+
+def test_share_link_uses_the_served_host():
+    class Request:
+        headers = {"host": "example.hf.space", "x-forwarded-proto": "https"}
+
+    assert share.link(Request(), {"tab": "progan", "seed": 3}) == "https://example.hf.space/?tab=progan&seed=3"

@@ -1,0 +1,155 @@
+"""ProGAN tab: faces from latent seeds, interpolation (seed 003), closest-latent search."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+
+import gradio as gr
+import torch
+from PIL import Image
+
+from stylegan_lib import latent, progan
+from stylegan_lib.images import pil_to_tensor, tensor_to_pil
+from stylegan_lib.streaming import Finished, stream
+
+from .common import DEVICE, PROGRESS, WEIGHTS_ERRORS, availability_notice, gpu, open_upload, output_path
+from .share import ShareLinks
+
+FACE_DISPLAY = 256  # faces are shown upscaled (Lanczos); downloads keep the model's resolution
+MAX_INTERPOLATION_STEPS = 300
+
+
+def _progan():
+    try:
+        return load_progan(device=DEVICE)
+    except WEIGHTS_ERRORS as exc:
+        raise gr.Error(str(exc)) from None
+
+
+load_progan = functools.lru_cache(maxsize=2)(progan.load_generator)
+
+
+def _face(image: torch.Tensor):
+    # [3, R, R] in [0, 1] -> a PIL face upscaled for display
+    return tensor_to_pil(image).resize((FACE_DISPLAY, FACE_DISPLAY), Image.LANCZOS)
+
+
+def _latent(seed, z_dim: int) -> torch.Tensor:
+    return progan.sample_latents(1, z_dim=z_dim, seed=int(seed), device=DEVICE)[0]
+
+
+@gpu(duration=30)
+def run_progan_sample(seed):
+    """The face of latent seed ``seed`` and its latent vector (.npy)."""
+    G, config = _progan()
+    z = _latent(seed, config.z_dim)
+    face = progan.generate(G, z[None])[0]
+    return _face(face), str(latent.save_latent(z.cpu(), output_path(f"latent-seed{int(seed)}", ".npy")))
+
+
+@gpu(duration=60)
+def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps):
+    """Seed 003's norm-preserving interpolation (or slerp) between two seeds, as a GIF (and MP4)."""
+    G, config = _progan()
+    if not 2 <= int(num_steps) <= MAX_INTERPOLATION_STEPS:
+        raise gr.Error(f"Steps must be 2-{MAX_INTERPOLATION_STEPS}.")
+    path = latent.norm_preserving_interpolation if method.startswith("norm") else latent.slerp
+    latents = path(_latent(seed_a, config.z_dim), _latent(seed_b, config.z_dim), num_steps=int(num_steps))
+    frames = [_face(f) for f in latent.render_frames(G, latents.to(DEVICE))]
+    stem = output_path(f"interpolation-{int(seed_a)}-{int(seed_b)}")
+    frames[0].save(gif := stem.with_suffix(".gif"), save_all=True, append_images=frames[1:],
+                   duration=round(1000 / float(fps)), loop=0)  # fmt: skip
+    files = [str(gif)]
+    with contextlib.suppress(RuntimeError):  # MP4 needs imageio-ffmpeg; the GIF is always there
+        files.append(str(latent.save_mp4(torch.stack([pil_to_tensor(f)[0] for f in frames]), stem, fps=float(fps))))
+    return str(gif), files
+
+
+@gpu(duration=120)
+def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, progress=PROGRESS):
+    """Closest-latent search (seed 003): live convergence, then result beside target, PSNR, GIF, .npy."""
+    G, config = _progan()
+    if use_upload:
+        photo = open_upload(target, "target")
+        goal = latent.prepare_target(photo, resolution=config.img_resolution, device=DEVICE)
+    else:
+        goal = progan.generate(G, _latent(target_seed, config.z_dim)[None])
+    if not 1 <= int(steps) <= 2000 or not 1 <= int(restarts) <= 64:
+        raise gr.Error("Steps must be 1-2000 and restarts 1-64.")
+    started = time.perf_counter()
+
+    def work(callback):
+        return latent.closest_latent(G, goal, steps=int(steps), restarts=int(restarts), lr=float(lr), callback=callback)
+
+    for item in stream(work):
+        if isinstance(item, Finished):
+            break
+        progress((item.step, item.steps), desc="Searching")
+        yield _pair(goal[0], item.frame), f"Step {item.step}/{item.steps} · PSNR {item.psnr:.2f} dB", None, None
+    found = item.value
+    stem = output_path("search")
+    frames = [_pair(goal[0], f) for f in found.frames]
+    frames[0].save(gif := stem.with_suffix(".gif"), save_all=True, append_images=frames[1:], duration=80, loop=0)
+    npy = latent.save_latent(found.latent.cpu(), stem.with_suffix(".npy"))
+    status = (f"PSNR {found.psnr:.2f} dB after {int(steps)} steps × {int(restarts)} starts in "
+              f"{time.perf_counter() - started:.1f} s on {DEVICE} (left: target, right: result).")  # fmt: skip
+    yield _pair(goal[0], found.image), status, str(gif), str(npy)
+
+
+def _pair(left: torch.Tensor, right: torch.Tensor):
+    return _face(torch.cat([left.to(right.device), right], dim=-1)).resize((2 * FACE_DISPLAY, FACE_DISPLAY))
+
+
+def build(demo: gr.Blocks, share: ShareLinks) -> None:
+    pg_notice = gr.Markdown()
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown("### Random face")
+            pg_seed = gr.Number(value=0, precision=0, label="Latent seed", elem_id="progan-seed")
+            pg_run = gr.Button("Generate face", variant="primary", elem_id="progan-run")
+            pg_output = gr.Image(label="Face", format="png", interactive=False, elem_id="progan-face")
+            pg_latent = gr.File(label="Latent vector (.npy)", interactive=False)
+        with gr.Column():
+            gr.Markdown("### Interpolation")
+            with gr.Row():
+                pi_a = gr.Number(value=0, precision=0, label="From seed")
+                pi_b = gr.Number(value=1, precision=0, label="To seed")
+            with gr.Row():
+                pi_steps = gr.Slider(2, MAX_INTERPOLATION_STEPS, value=150, step=1, label="Frames")
+                pi_fps = gr.Slider(5, 60, value=25, step=1, label="Frames per second")
+            pi_method = gr.Radio(["norm-preserving (seed 003)", "slerp"], value="norm-preserving (seed 003)",
+                                 label="Path")  # fmt: skip
+            pi_run = gr.Button("Animate", variant="primary", elem_id="progan-animate")
+            pi_output = gr.Image(label="Animation", interactive=False, elem_id="progan-animation")
+            pi_files = gr.File(label="GIF / MP4", file_count="multiple", interactive=False)
+    gr.Markdown("### Closest latent: which face of the model is nearest to a target?")
+    with gr.Row():
+        with gr.Column():
+            pp_use_upload = gr.Checkbox(value=False, label="Use an uploaded photo (else the face of a seed)")
+            pp_target = gr.Image(label="Target photo (centre-cropped)", type="filepath", image_mode=None)
+            pp_seed = gr.Number(value=7, precision=0, label="Target seed")
+            with gr.Row():
+                pp_steps = gr.Slider(10, 2000, value=200, step=10, label="Steps")
+                pp_restarts = gr.Slider(1, 64, value=8, step=1, label="Random starts (one batch)")
+                pp_lr = gr.Slider(0.001, 0.2, value=0.05, step=0.001, label="Adam learning rate")
+            pp_run = gr.Button("Search", variant="primary", elem_id="progan-search")
+        with gr.Column():
+            pp_output = gr.Image(
+                label="Target | result", format="png", interactive=False, elem_id="progan-search-output"
+            )
+            pp_status = gr.Markdown()
+            pp_gif = gr.File(label="Convergence GIF", interactive=False)
+            pp_npy = gr.File(label="Latent vector (.npy)", interactive=False)
+    share.button("progan", {
+        "seed": pg_seed, "from": pi_a, "to": pi_b, "frames": pi_steps, "fps": pi_fps, "path": pi_method,
+        "target_seed": pp_seed, "search_steps": pp_steps, "restarts": pp_restarts, "lr": pp_lr,
+    })  # fmt: skip
+
+    demo.load(lambda: availability_notice("progan-faces"), None, pg_notice, queue=False, api_visibility="private")
+    pg_run.click(run_progan_sample, [pg_seed], [pg_output, pg_latent], api_name="progan_sample", preprocess=False)
+    pi_run.click(run_progan_interpolate, [pi_a, pi_b, pi_steps, pi_method, pi_fps], [pi_output, pi_files],
+                 api_name="progan_interpolate", preprocess=False)  # fmt: skip
+    pp_run.click(run_progan_project, [pp_target, pp_seed, pp_use_upload, pp_steps, pp_restarts, pp_lr],
+                 [pp_output, pp_status, pp_gif, pp_npy], api_name="progan_project", preprocess=False)  # fmt: skip

@@ -1,0 +1,129 @@
+"""Share links: a tab's settings (and example images) in the URL's query string.
+
+A link such as ``/?tab=nst&content=content_cat_chelsea.png&style=style_flow_hexagons.jpg&steps=50&seed=3``
+opens the app on that tab with those values set, so the same run can be repeated by anyone
+with the same model version. Uploaded photos are not put in links (they stay private); the
+example images are, by file name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlencode
+
+import gradio as gr
+
+from .common import EXAMPLES
+
+MAX_PARAM_CHARS = 200  # a longer query value is ignored
+
+
+def _example(upload) -> str | None:
+    """The example file name of an image input's value, or None for a user's own upload."""
+    if not upload:
+        return None
+    name = upload.get("orig_name") or upload.get("path") if isinstance(upload, dict) else upload
+    name = Path(str(name)).name
+    return name if (EXAMPLES / name).is_file() else None
+
+
+def encode(tab: str, params: Mapping[str, gr.components.Component], values: list) -> tuple[dict, list[str]]:
+    """(query dict, names of images left out) for ``values`` of the components ``params``."""
+    query, private = {"tab": tab}, []
+    for (name, component), value in zip(params.items(), values, strict=True):
+        if isinstance(component, gr.Image):
+            example = _example(value)
+            if example:
+                query[name] = example
+            elif value:
+                private.append(name)
+        elif isinstance(component, gr.CheckboxGroup):
+            query[name] = ",".join(value or [])
+        elif value is not None:
+            query[name] = value
+    return query, private
+
+
+def link(request: gr.Request | None, query: dict) -> str:
+    """An absolute URL when the request says where the app is served, else the query alone."""
+    headers = getattr(request, "headers", None) or {}
+    host = headers.get("x-forwarded-host") or headers.get("host")
+    scheme = headers.get("x-forwarded-proto", "http")
+    base = f"{scheme}://{host}/" if host else "/"
+    return f"{base}?{urlencode(query)}"
+
+
+def decode(component: gr.components.Component, text: str):
+    """A query value as the component's value; raises ValueError when it does not fit."""
+    if len(text) > MAX_PARAM_CHARS:
+        raise ValueError("too long")
+    if isinstance(component, gr.Image):
+        path = EXAMPLES / Path(text).name
+        if not path.is_file():
+            raise ValueError(f"no example named {text!r}")
+        return str(path)
+    if isinstance(component, gr.CheckboxGroup):
+        choices = {value for _, value in component.choices}
+        chosen = [item for item in text.split(",") if item]
+        if not set(chosen) <= choices:
+            raise ValueError(f"unknown choices {sorted(set(chosen) - choices)}")
+        return chosen
+    if isinstance(component, gr.Radio):
+        if text not in {value for _, value in component.choices}:
+            raise ValueError(f"unknown choice {text!r}")
+        return text
+    if isinstance(component, gr.Checkbox):
+        return text.lower() in {"1", "true", "yes", "on"}
+    if isinstance(component, gr.Slider):
+        value = float(text)
+        if not component.minimum <= value <= component.maximum:
+            raise ValueError(f"{value} is outside {component.minimum}-{component.maximum}")
+        return value
+    if isinstance(component, gr.Number):
+        return float(text)
+    return text
+
+
+class ShareLinks:
+    """Collects each tab's shareable components; ``wire`` restores them from the URL on load."""
+
+    def __init__(self):
+        self.tabs: dict[str, dict[str, gr.components.Component]] = {}
+
+    def button(self, tab: str, params: Mapping[str, gr.components.Component]) -> None:
+        """A "Share link" button and its output box for the tab's ``params`` (query name -> component)."""
+        self.tabs[tab] = dict(params)
+        with gr.Row():
+            button = gr.Button("Share link", size="sm", elem_id=f"{tab}-share")
+            box = gr.Textbox(label="Link to these settings", buttons=["copy"], interactive=False, elem_id=f"{tab}-link")
+
+        def make(request: gr.Request, *values):  # Gradio passes the request first, then the inputs
+            query, private = encode(tab, params, list(values))
+            note = f" (your own {', '.join(private)} image is not in the link)" if private else ""
+            return link(request, query) + note
+
+        button.click(make, list(params.values()), box, queue=False, preprocess=False, api_name=f"{tab}_share_link")
+
+    def wire(self, demo: gr.Blocks, tabs: gr.Tabs) -> None:
+        components = [c for params in self.tabs.values() for c in params.values()]
+
+        def restore(request: gr.Request):
+            query = dict(getattr(request, "query_params", None) or {})
+            updates = [gr.update() for _ in components]
+            tab = query.get("tab")
+            if tab not in self.tabs:
+                return [gr.update(), *updates]
+            offset = 0
+            for name, params in self.tabs.items():
+                if name == tab:
+                    for i, (key, component) in enumerate(params.items()):
+                        if key in query:
+                            try:
+                                updates[offset + i] = gr.update(value=decode(component, query[key]))
+                            except ValueError:
+                                gr.Warning(f"The link's {key}={query[key][:40]!r} was ignored.")
+                offset += len(params)
+            return [gr.Tabs(selected=tab), *updates]
+
+        demo.load(restore, None, [tabs, *components], queue=False, api_visibility="private")

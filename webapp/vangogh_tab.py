@@ -1,0 +1,213 @@
+"""Van Gogh HD tab: a photo at full resolution through the shipped GANs (seeds 000 and 004)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from stylegan_lib import hub, translate
+from stylegan_lib.images import fit_longest_side
+from stylegan_lib.predict import format_seconds
+from stylegan_lib.tiling import seam_score, translate_hd
+
+from . import metrics
+from .common import (
+    COSTS,
+    DEVICE,
+    LIMITS,
+    PROGRESS,
+    WEIGHTS_ERRORS,
+    availability_notice,
+    check_budget,
+    gpu,
+    open_upload,
+    resized_note,
+    save,
+    timed,
+)
+from .layout import example_pairs, image_input, upload_size
+from .share import ShareLinks
+
+LABELS = {
+    "siamese": "Siamese GAN, Combo-trained (seed 000)",
+    "siamese-naive": "Siamese GAN, naive tiles (baseline)",
+    "cyclegan": "CycleGAN (seed 004)",
+}
+METHODS = {LABELS.get(key, key): key for key in translate.METHODS}  # UI label -> translate method
+PREVIEW_SIDE = 2048  # the before/after view; the download is full size
+
+
+def missing(method: str) -> bool:
+    """Whether the weights of ``method`` cannot be found (comparisons skip it and say so)."""
+    return hub.availability(translate.METHODS[method]) is not None
+
+
+def method_key(value: str) -> str:
+    """A method from its UI label or its name (API callers may send either)."""
+    if value in METHODS:
+        return METHODS[value]
+    if value in translate.METHODS:
+        return value
+    raise gr.Error(f"Unknown method {value!r}; choose one of: {', '.join(METHODS)}")
+
+
+@dataclass
+class Painted:
+    method: str
+    image: Image.Image  # full strength, the photo's size
+    seconds: float
+    tile: int
+
+
+def paint(img: Image.Image, method: str, *, overlap: int, progress=None) -> Painted:
+    """``img`` through ``method`` tile by tile (the model time is what the cost model learns)."""
+    try:
+        G, tile = translate.load_translator(method, device=DEVICE)
+    except WEIGHTS_ERRORS as exc:
+        raise gr.Error(str(exc)) from None
+    overlap = min(int(overlap), tile // 2)
+    megapixels = img.width * img.height / 1e6
+    started = time.perf_counter()
+
+    def report(p):  # translate_hd's callback; returning None never stops it
+        progress((p.done, p.total), desc=LABELS.get(method, method))
+
+    with timed(method, megapixels):
+        array = translate_hd(
+            G,
+            img,
+            tile=tile,
+            overlap=overlap,
+            batch=LIMITS.tile_batch,
+            device=DEVICE,
+            callback=report if progress is not None else None,
+        )
+    return Painted(method, Image.fromarray(array), time.perf_counter() - started, tile)
+
+
+def estimate_text(photo, method: str | None = None) -> str:
+    """What the next run will cost, shown as soon as a photo is chosen."""
+    size = upload_size(photo)
+    if size is None:
+        return ""
+    w, h = size
+    scale = min(1.0, (LIMITS.translate_pixels / (w * h)) ** 0.5)
+    megapixels = w * h * scale * scale / 1e6
+    keys = [method_key(method)] if method else list(METHODS.values())
+    parts = [f"{LABELS.get(k, k)}: {COSTS.estimate(k, megapixels).describe(device=DEVICE)}" for k in keys]
+    note = f" (downscaled from {w}×{h} to the {LIMITS.translate_pixels / 1e6:.0f} MP cap)" if scale < 1 else ""
+    return f"**Estimate for {megapixels:.1f} MP{note}:** " + "; ".join(parts)
+
+
+@gpu(duration=60)
+def run_vangogh(photo, method, strength, overlap, progress=PROGRESS):
+    """Van Gogh HD: the photo at full resolution, tile by tile; before/after, seam score, PNG."""
+    img = open_upload(photo, "photo", max_pixels=LIMITS.translate_pixels)
+    key = method_key(method)
+    check_budget(key, img.width * img.height / 1e6)
+    done = paint(img, key, overlap=int(overlap), progress=progress)
+    overlap = min(int(overlap), done.tile // 2)
+    seams = _seams(img, done.image, tile=done.tile) if overlap == 0 else "seam score n/a with overlap"
+    result = Image.fromarray(blend(img, done.image, strength))
+    status = (
+        f"{img.width}×{img.height} in {done.seconds:.1f} s on {DEVICE} · {done.tile}-px tiles"
+        f"{f', {overlap}-px overlap' if overlap else ''} · {seams} · strength {float(strength):.2f}."
+        f"{resized_note(img, 'photo')}"
+    )
+    return (preview(img), preview(result)), status, save(result, "vangogh")
+
+
+@gpu(duration=120)
+def run_vangogh_compare(photo, strength, overlap, progress=PROGRESS):
+    """Every method on the same photo, side by side, with time and quality figures."""
+    img = open_upload(photo, "photo", max_pixels=LIMITS.translate_pixels)
+    megapixels = img.width * img.height / 1e6
+    total = sum(COSTS.estimate(key, megapixels).seconds for key in METHODS.values())
+    if total > LIMITS.max_job_seconds:
+        raise gr.Error(
+            f"Comparing every method on this {megapixels:.1f} MP photo would take about {format_seconds(total)} "
+            f"on {DEVICE}; the limit is {LIMITS.max_job_seconds:.0f} s. Upload a smaller photo or run one method."
+        )
+    gallery, rows = [(preview(img), "photo")], []
+    for label, key in METHODS.items():
+        if missing(key):
+            rows.append((label, "weights not found", metrics.Quality(None, None, None)))
+            continue
+        done = paint(img, key, overlap=int(overlap), progress=progress)
+        quality = metrics.measure(img, done.image, tile=done.tile if int(overlap) == 0 else None)
+        gallery.append((preview(Image.fromarray(blend(img, done.image, strength))), f"{label} · {done.seconds:.1f} s"))
+        rows.append((label, f"{done.seconds:.1f} s", quality))
+        yield gallery, metrics.table(rows)
+
+
+def blend(img: Image.Image, painted: Image.Image, strength) -> np.ndarray:
+    return translate.blend_strength(np.asarray(img), np.asarray(painted), strength=float(strength))
+
+
+def _seams(photo, painted, *, tile: int) -> str:
+    """The seam score of the result beside the photo's own on the same grid (about 1.0)."""
+    if tile >= max(photo.size):
+        return "one tile, no seams"
+    try:
+        return f"seam score {seam_score(painted, tile=tile):.3f} (the photo itself: {seam_score(photo, tile=tile):.3f})"
+    except ValueError as exc:  # too small for a tile border, or flat
+        return f"seam score n/a ({exc})"
+
+
+def preview(img):
+    return img if max(img.size) <= PREVIEW_SIDE else fit_longest_side(img, PREVIEW_SIDE)
+
+
+def build(demo: gr.Blocks, share: ShareLinks) -> None:
+    notice = gr.Markdown()
+    with gr.Row():
+        with gr.Column():
+            photo = image_input("Photo", elem_id="vangogh-photo")
+            estimate = gr.Markdown(elem_id="vangogh-estimate")
+            method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="Model", elem_id="vangogh-method")
+            with gr.Row():
+                strength = gr.Slider(0, 1, value=1, step=0.05, label="Style strength (blend in CIELAB)")
+                overlap = gr.Slider(0, 32, value=0, step=2, label="Tile overlap, px (0 = the seed's plain tiles)")
+            with gr.Row():
+                run = gr.Button("Paint it", variant="primary", elem_id="vangogh-run")
+                compare = gr.Button("Compare all models", elem_id="vangogh-compare")
+            share.button("vangogh", {"photo": photo, "method": method, "strength": strength, "overlap": overlap})
+        with gr.Column():
+            output = gr.ImageSlider(label="Before / after", format="jpeg", interactive=False, elem_id="vangogh-output")
+            status = gr.Markdown(elem_id="vangogh-status")
+            file = gr.File(label="Full-size PNG", interactive=False)
+    compared = gr.Gallery(label="All models on the same photo", columns=4, format="jpeg", elem_id="vangogh-gallery")
+    table = gr.Markdown(elem_id="vangogh-table")
+    gr.Examples(
+        example_pairs(("content_aitzgorri_mountains.jpg",), ("content_picos_de_europa.jpg",)),
+        inputs=[photo],
+        label="Examples (credits in examples/ATTRIBUTION.md)",
+    )
+
+    models = [translate.METHODS[key] for key in METHODS.values()]
+    demo.load(lambda: availability_notice(*models), None, notice, queue=False, api_visibility="private")
+    photo.change(estimate_text, [photo, method], estimate, preprocess=False, queue=False, api_visibility="private")
+    method.change(estimate_text, [photo, method], estimate, preprocess=False, queue=False, api_visibility="private")
+    limit = 1 if DEVICE == "cpu" else 2
+    run.click(
+        run_vangogh,
+        [photo, method, strength, overlap],
+        [output, status, file],
+        api_name="vangogh",
+        preprocess=False,
+        concurrency_limit=limit,
+        concurrency_id="gan",
+    )
+    compare.click(
+        run_vangogh_compare,
+        [photo, strength, overlap],
+        [compared, table],
+        api_name="vangogh_compare",
+        preprocess=False,
+        concurrency_limit=limit,
+        concurrency_id="gan",
+    )
