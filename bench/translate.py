@@ -1,10 +1,16 @@
-"""Benchmark: Van Gogh HD end to end on one photo (decode -> tiles -> G -> stitch -> encode).
+"""Benchmark: Van Gogh HD end to end on one photo (decode -> G (tiled or whole frame) -> encode).
 
-    python bench/translate.py PHOTO [--size 3840x2160] [--batch 1024] [--repeat 3]
+    python bench/translate.py PHOTO [--size 3840x2160] [--method siamese] [--batch 1024] [--repeat 3]
+    python bench/translate.py PHOTO --method cyclegan --dtype bfloat16 --channels-last --compile   # GPU target
 
-Reports decode, model (translate_hd: tiling, G, stitching) and encode times separately,
-for the shipped Combo-trained generator, on CUDA when present. Write the figures with the
-device and date into BENCHMARKS.md.
+Reports decode, model and encode times separately, on CUDA when present. "model" is
+translate.translate_image: for the Siamese GANs the tiling, G and the stitching
+(translate_hd); for CycleGAN the whole frame in one G call when it fits
+(translate.WHOLE_FRAME_PIXELS, any 4K frame on CUDA), else feathered tiles. ``--dtype``,
+``--channels-last`` and ``--compile`` (torch.compile, compiled once for the frame size in
+the warm-up) are the GPU speed options; the warm-up runs on the same size so no timed run
+compiles. ``--model-only`` times G on a ready [1, 3, H, W] device tensor (no uint8 transfers).
+Write the figures with the device and date into BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -19,40 +25,95 @@ import torch
 from PIL import Image
 
 from stylegan_lib.images import open_image
-from stylegan_lib.tiling import translate_hd
-from stylegan_lib.translate import load_translator
+from stylegan_lib.translate import (
+    METHODS,
+    default_batch,
+    default_overlap,
+    load_generator,
+    translate_image,
+    whole_frame_pixels,
+)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("photo")
     parser.add_argument("--size", default="3840x2160", help="WxH the photo is resized to before the run")
-    parser.add_argument("--method", default="siamese")
-    parser.add_argument("--batch", type=int, default=None, help="tiles per batch (default: 1024 on CUDA, 16 on CPU)")
+    parser.add_argument("--method", default="siamese", choices=list(METHODS))
+    parser.add_argument("--weights", default=None, help="model folder (default: hub.py)")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="tiles per batch (siamese: 1024 on CUDA, 16 on CPU; cyclegan: 4 / 1)"
+    )
+    parser.add_argument("--tile", type=int, default=None, help="force tiles of this size (default: the method's)")
+    parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
+    parser.add_argument("--channels-last", action="store_true", help="G and its inputs in channels_last layout")
+    parser.add_argument("--compile", action="store_true", help="torch.compile G (mode max-autotune-no-cudagraphs)")
+    parser.add_argument("--model-only", action="store_true", help="time G alone on a device tensor of the frame")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     w, h = map(int, args.size.split("x"))
     buf = io.BytesIO()
     open_image(args.photo).resize((w, h), Image.LANCZOS).save(buf, "JPEG", quality=95)
     data = buf.getvalue()
-    G, tile = load_translator(args.method, device=args.device)
-    batch = args.batch or (1024 if args.device == "cuda" else 16)
+    dtype = DTYPES[args.dtype]
+    G, tile = load_generator(args.method, path=args.weights, device=args.device, dtype=dtype)
+    if args.channels_last:
+        G = G.to(memory_format=torch.channels_last)
+    model = G
+    if args.channels_last:
+        model = lambda x: G(x.contiguous(memory_format=torch.channels_last))  # noqa: E731
+    if args.compile:
+        model = torch.compile(model, mode="max-autotune-no-cudagraphs", dynamic=False)
+    tile = args.tile or tile
+    if args.batch is None and args.device == "cuda" and args.method != "cyclegan":
+        args.batch = 1024  # the Siamese GANs' small tiles: enough of them to fill the GPU
+    settings = dict(
+        tile=tile,
+        overlap=default_overlap(args.method, tile),
+        whole_frame_pixels=0 if args.tile else whole_frame_pixels(args.method, args.device),
+        batch=args.batch or default_batch(args.method, args.device),
+        device=args.device,
+        dtype=dtype,
+    )
+    whole = w * h <= settings["whole_frame_pixels"]
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
-    translate_hd(G, np.zeros((2 * tile, 2 * tile, 3), np.uint8), tile=tile, batch=batch, device=args.device)  # warm-up
+    translate_image(model, np.zeros((h, w, 3) if whole else (2 * tile, 2 * tile, 3), np.uint8), **settings)  # warm-up
+    if args.model_only:
+        x = torch.rand(1, 3, h, w, device=args.device, dtype=dtype)
+        with torch.inference_mode():
+            for _ in range(args.repeat):
+                sync()
+                t0 = time.perf_counter()
+                model(x)
+                sync()
+                print(f"model only {time.perf_counter() - t0:.4f} s")
     for _ in range(args.repeat):
         t0 = time.perf_counter()
         img = open_image(data)
         t1 = time.perf_counter()
         sync()
-        out = translate_hd(G, img, tile=tile, batch=batch, device=args.device)
+        out = translate_image(model, img, **settings)
         sync()
         t2 = time.perf_counter()
         Image.fromarray(out).save(io.BytesIO(), "PNG", compress_level=1)
         t3 = time.perf_counter()
-        print(f"decode {t1 - t0:.3f} s · model {t2 - t1:.3f} s · encode {t3 - t2:.3f} s · total {t3 - t0:.3f} s")
+        print(
+            f"decode {t1 - t0:.3f} s · model {t2 - t1:.3f} s ({(t2 - t1) / (w * h / 1e6):.3f} s/MP) · "
+            f"encode {t3 - t2:.3f} s · total {t3 - t0:.3f} s"
+        )
     name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
-    print(f"{w}x{h}, {tile}-px tiles, batch {batch}, {name}, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}")
+    layout = "whole frame" if whole else f"{tile}-px tiles, overlap {settings['overlap']}, batch {settings['batch']}"
+    options = [args.dtype] + ["channels_last"] * args.channels_last + ["torch.compile"] * args.compile
+    print(
+        f"{args.method}, {w}x{h}, {layout}, {', '.join(options)}, {name}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
+    )
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ REGISTRY: dict[str, ModelEntry] = {
         repo_id="stylegan-lib/cyclegan-vangogh",
         revision="v1",
         description="CycleGAN generator, landscape photo -> Van Gogh (seed 004)",
+        sha256="2c987690d7f9c8488ffecd90c64cf3d65e09061bced065c5428e47e0af6cd4a4",
     ),
     # An evaluation tool, not a product model: photo-vs-painting classifier on 64x64 tiles,
     # used to report "does it look like Van Gogh" for the translation methods.
@@ -113,6 +114,7 @@ REGISTRY: dict[str, ModelEntry] = {
         repo_id="stylegan-lib/adain-decoder",
         revision="v1",
         description="AdaIN decoder for fast arbitrary style transfer (Huang & Belongie 2017)",
+        sha256="804d723b44ed510900b0d358286ec47955996ec5ede04ab209e0f41ad734d3f3",
     ),
 }
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 PRIORS: dict[str, dict[str, float]] = {
     "cpu": {  # 2-core development machine, torch 2.13 CPU
         "siamese": 6.0,  # 12 MP photo in 70 s
-        "siamese-naive": 14.0,  # 12 MP in 166 s (same G, shipped with more blocks per tile)
-        "cyclegan": 30.0,
+        "siamese-naive": 14.0,  # 12 MP in 166 s (3.5 s/MP when the machine is quiet)
+        "cyclegan": 15.0,  # 12 MP photo in 90 s, 10-18 s/MP at 1600 x 1200 (tiled 512-px)
         "adain": 8.0,
         "nst": 12.5,  # 0.2 s per Adam step at 128 x 128
     },

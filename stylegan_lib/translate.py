@@ -1,35 +1,154 @@
 """Full-resolution photo translation with the shipped GAN generators (Van Gogh HD tab, CLI).
 
 One entry point over the methods: load a generator through hub.py (cached per process),
-translate tile by tile (:func:`stylegan_lib.tiling.translate_hd`), and optionally blend
-the result with the photo in CIELAB for a style-strength control.
+translate it (:func:`translate_image`: the whole frame at once when the method allows and the
+frame is small enough, else tile by tile with :func:`stylegan_lib.tiling.translate_hd`), and
+optionally blend the result with the photo in CIELAB for a style-strength control.
+
+Tiles per method:
+
+* Siamese GAN (seed 000): G was trained on S x S tiles; it always runs on plain S-px tiles
+  (overlap 0 by default, the setting Combo training is for).
+* CycleGAN (seed 004): fully convolutional, no training tile. The whole frame goes through G
+  in one call up to :data:`WHOLE_FRAME_PIXELS` (by device type: 16.6 MP on CUDA, i.e. any 4K
+  frame twice over; 1 MP on CPU, where one thread ran a 512-px tile about 1.7x faster per pixel
+  than a 0.9 MP frame and host memory stays bounded). Larger frames run in square tiles of
+  :data:`CYCLEGAN_TILE` px (1024 on CUDA, 512 on CPU; :data:`CYCLEGAN_BATCH` per batch)
+  blended over :data:`CYCLEGAN_OVERLAP` px with feathered weights. Instance norm normalises
+  each tile with its own statistics, so the tiles are large and always overlapped; the
+  feathering hides their borders, but a tiled result still differs in colour from the whole
+  frame's (the reference output; see checkpoints/cyclegan-vangogh/README.md).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .images import lab_to_rgb, rgb_to_lab
+from .tiling import Callback, TileProgress, translate_hd
 
 # method -> checkpoint name in hub.REGISTRY
 METHODS = {
     "siamese": "siamese-vangogh",  # Combo-trained (seed 000)
     "siamese-naive": "siamese-vangogh-naive",  # trained on single tiles: the seams baseline
+    "cyclegan": "cyclegan-vangogh",  # CycleGAN (seed 004), fully convolutional
 }
+FULLY_CONVOLUTIONAL = {"cyclegan"}  # methods that may run on the whole frame
+CYCLEGAN_TILE = {"cuda": 1024, "cpu": 512}  # tile side (px) by device type, when the frame is tiled
+CYCLEGAN_OVERLAP = 64  # feathered overlap (px) of CycleGAN tiles
+CYCLEGAN_BATCH = {"cuda": 4, "cpu": 1}  # CycleGAN tiles per batch
+WHOLE_FRAME_PIXELS = {"cuda": 2 * 3840 * 2160, "cpu": 1024 * 1024}  # largest frame run in one call
+TILE_BATCH = 16  # Siamese tiles per batch (translate_hd's default)
+_MIN_WHOLE_SIDE = 16  # smaller frames go through translate_hd, which reflect-pads them to a tile
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def _device_type(device: torch.device | str) -> str:
+    return torch.device(device).type
+
+
+def load_generator(
+    method: str,
+    *,
+    path: str | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.nn.Module, int]:
+    """(G, tile) for ``method``: G frozen in eval mode, from hub.py (or ``path``); G maps
+    [B, 3, t, t] in [0, 1] to the same. ``tile``: the Siamese GAN's training tile, or the
+    CycleGAN tile for ``device`` (:data:`CYCLEGAN_TILE`)."""
+    _check_method(method)
+    if method == "cyclegan":
+        from .cyclegan import load_generator as load_cyclegan
+
+        G, _ = load_cyclegan(METHODS[method], path=path, device=device, dtype=dtype)
+        return G, CYCLEGAN_TILE.get(_device_type(device), CYCLEGAN_TILE["cpu"])
+    from .siamese import load_generator as load_siamese
+
+    G, config = load_siamese(METHODS[method], path=path, device=device, dtype=dtype)
+    return G, config.tile
 
 
 @functools.lru_cache(maxsize=4)
 def load_translator(method: str, *, device: str = "cpu") -> tuple[torch.nn.Module, int]:
-    """(G, tile) for ``method``; G maps [B, 3, t, t] in [0, 1] to the same. Shared by threads."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    from .siamese import load_generator
+    """(G, tile) for ``method`` from hub.py, cached per process; shared by threads."""
+    return load_generator(method, device=device)
 
-    G, config = load_generator(METHODS[method], device=device)
-    return G, config.tile
+
+def default_overlap(method: str, tile: int) -> int:
+    """Tile overlap when the caller gives none: 0 for the Siamese GANs, CYCLEGAN_OVERLAP for CycleGAN."""
+    _check_method(method)
+    return min(CYCLEGAN_OVERLAP, tile // 2) if method in FULLY_CONVOLUTIONAL else 0
+
+
+def default_batch(method: str, device: torch.device | str) -> int:
+    """Tiles per batch when the caller gives none: CYCLEGAN_BATCH for CycleGAN's large tiles, else TILE_BATCH."""
+    _check_method(method)
+    if method not in FULLY_CONVOLUTIONAL:
+        return TILE_BATCH
+    return CYCLEGAN_BATCH.get(_device_type(device), CYCLEGAN_BATCH["cpu"])
+
+
+def whole_frame_pixels(method: str, device: torch.device | str) -> int:
+    """The largest frame (pixels) ``method`` runs in one call on ``device``; 0 = always tiled."""
+    _check_method(method)
+    if method not in FULLY_CONVOLUTIONAL:
+        return 0
+    return WHOLE_FRAME_PIXELS.get(_device_type(device), WHOLE_FRAME_PIXELS["cpu"])
+
+
+def translate_image(
+    G: Callable[[torch.Tensor], torch.Tensor],
+    image,
+    *,
+    tile: int,
+    overlap: int = 0,
+    whole_frame_pixels: int = 0,
+    batch: int = 16,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    callback: Callback | None = None,
+) -> np.ndarray:
+    """``image`` (PIL RGB or uint8 (H, W, 3)) through ``G`` -> uint8 (H, W, 3) of the same size.
+
+    Frames of at most ``whole_frame_pixels`` pixels go through G in one call (G must accept any
+    size: CycleGAN's generator); the others, tile by tile with :func:`translate_hd` (``tile``,
+    ``overlap``, ``batch``). ``callback`` gets one TileProgress(1, 1) for a whole frame.
+    """
+    src = np.asarray(image) if isinstance(image, Image.Image) and image.mode == "RGB" else image
+    if (
+        isinstance(src, np.ndarray)
+        and src.dtype == np.uint8
+        and src.ndim == 3
+        and src.shape[2] == 3
+        and src.shape[0] * src.shape[1] <= whole_frame_pixels
+        and min(src.shape[:2]) >= _MIN_WHOLE_SIDE
+    ):
+        with torch.inference_mode():
+            src = np.ascontiguousarray(src) if src.flags.writeable else src.copy()  # torch wants writable memory
+            x = torch.from_numpy(src).to(device).permute(2, 0, 1)[None]  # [1, 3, H, W] uint8
+            y = G(x.to(torch.float32).div_(255.0).to(dtype))  # [1, 3, H, W] in [0, 1]
+            if not isinstance(y, torch.Tensor) or y.shape != x.shape:
+                raise ValueError(f"G must map {list(x.shape)} to the same shape, got {getattr(y, 'shape', y)}")
+            if not torch.isfinite(y.sum()):
+                raise ValueError("G produced NaN or infinite values")
+            y = y[0].float().clamp_(0, 1).mul_(255).round_().to(torch.uint8)  # [3, H, W]
+            out = y.permute(1, 2, 0).contiguous().cpu().numpy()  # (H, W, 3)
+        if callback is not None:
+            callback(TileProgress(1, 1))
+        return out
+    return translate_hd(
+        G, image, tile=tile, overlap=overlap, batch=batch, device=device, dtype=dtype, callback=callback
+    )
 
 
 def blend_strength(photo: np.ndarray, painting: np.ndarray, *, strength: float, rows: int = 512) -> np.ndarray:

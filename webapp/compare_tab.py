@@ -12,6 +12,7 @@ import time
 import gradio as gr
 from PIL import Image
 
+from stylegan_lib import hub, translate
 from stylegan_lib.images import fit_longest_side, pil_to_tensor, tensor_to_pil
 from stylegan_lib.nst import stylize
 from stylegan_lib.predict import format_seconds
@@ -21,8 +22,9 @@ from .common import COSTS, DEVICE, LIMITS, PROGRESS, gpu, open_upload, timed, vg
 from .layout import example_pairs, image_input
 from .share import ShareLinks
 
-STYLE_METHODS = {"gatys": "Gatys NST (seed 001)"}  # methods that also need a style image
+STYLE_METHODS = {"gatys": "Gatys NST (seed 001)", "adain": nst_tab.FAST_LABEL}  # these also need a style image
 TASKS = {"gatys": "nst"}  # method -> cost-model task, where the names differ
+WEIGHTS = {"gatys": "vgg19-caffe", "adain": "adain-decoder"}  # the GANs: translate.METHODS
 
 
 def methods() -> dict[str, str]:
@@ -69,15 +71,19 @@ def run_compare(photo, style, chosen, steps, seed, progress=PROGRESS):
     for i, name in enumerate(chosen):
         label = available[name]
         progress((i, len(chosen)), desc=label)
+        if hub.availability(WEIGHTS.get(name) or translate.METHODS[name]) is not None:
+            rows.append((label, "weights not found", metrics.Quality(None, None, None)))
+            yield gallery, metrics.table(rows)
+            continue
         started = time.perf_counter()
         if name == "gatys":
             result, tile = _gatys(img, style_img, steps=steps, seed=seed), None
-        elif vangogh_tab.missing(name):
-            rows.append((label, "weights not found", metrics.Quality(None, None, None)))
-            continue
+        elif name == "adain":
+            result, _ = nst_tab.fast_stylize(img, style_img, side=max(img.size), alpha=1.0, preserve_colors=False)
+            tile = None
         else:
             done = vangogh_tab.paint(img, name, overlap=0)
-            result, tile = done.image, done.tile
+            result, tile = done.image, done.seam_tile
         seconds = time.perf_counter() - started
         gallery.append((result, f"{label} · {seconds:.1f} s"))
         rows.append((label, f"{seconds:.1f} s", metrics.measure(img, result, tile=tile)))

@@ -6,8 +6,9 @@ import math
 import time
 
 import gradio as gr
+from PIL import Image
 
-from stylegan_lib.images import pil_to_tensor, tensor_to_pil
+from stylegan_lib.images import fit_longest_side, pil_to_tensor, tensor_to_pil
 from stylegan_lib.nst import OPTIMIZERS, SWEEP_RATIOS, scale_sizes, style_weight_sweep, stylize
 from stylegan_lib.predict import nst_units
 from stylegan_lib.streaming import Finished, stream
@@ -17,6 +18,7 @@ from .common import (
     DEVICE,
     LIMITS,
     PROGRESS,
+    WEIGHTS_ERRORS,
     check_budget,
     gpu,
     open_upload,
@@ -146,6 +148,43 @@ def run_ratio_grid(content, style, log_alpha, tv_weight, optimizer, preserve_col
                 return
 
 
+FAST_LABEL = "AdaIN fast (Huang & Belongie 2017)"
+
+
+def fast_stylize(content: Image.Image, style: Image.Image, *, side: int, alpha: float, preserve_colors: bool):
+    """(result, seconds): the fast feed-forward model at longest side ``side`` (as Gatys' size)."""
+    from stylegan_lib.adain import load_adain, stylize_adain
+
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise gr.Error(f"The fast model's style strength must be in [0, 1], got {alpha}.")
+    try:
+        decoder, encoder = load_adain(device=DEVICE)
+    except WEIGHTS_ERRORS as exc:
+        raise gr.Error(str(exc)) from None
+    content = fit_longest_side(content, int(side))
+    megapixels = content.width * content.height / 1e6
+    check_budget("adain", megapixels)
+    started = time.perf_counter()
+    with timed("adain", megapixels):
+        result = stylize_adain(pil_to_tensor(content), [pil_to_tensor(style)], decoder=decoder, encoder=encoder,
+                               alpha=float(alpha), preserve_colors=bool(preserve_colors), device=DEVICE)  # fmt: skip
+    return tensor_to_pil(result), time.perf_counter() - started
+
+
+@gpu(duration=30)
+def run_fast(content, style, alpha, size, preserve_colors):
+    """The fast model on the same content, style and size as the Gatys run, with its time."""
+    content_img, style_img = open_upload(content, "content"), open_upload(style, "style")
+    if not 16 <= int(size) <= LIMITS.max_size:
+        raise gr.Error(f"On {DEVICE} the size must be 16-{LIMITS.max_size} px.")
+    result, seconds = fast_stylize(content_img, style_img, side=int(size), alpha=alpha,
+                                   preserve_colors=preserve_colors)  # fmt: skip
+    status = (
+        f"{FAST_LABEL}: {result.width}×{result.height} in {seconds:.2f} s on {DEVICE}, strength {float(alpha):.2f}."
+    )
+    return result, status, save(result, "adain")
+
+
 def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
     """The tab's layout and events (inside the app's gr.Blocks)."""
     with gr.Row():
@@ -200,6 +239,14 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
             nst_estimate = gr.Markdown(elem_id="nst-estimate")
             nst_status = gr.Markdown(elem_id="nst-status")
             nst_file = gr.File(label="Full-size PNG", interactive=False)
+        with gr.Column():
+            fast_output = gr.Image(label=f"Fast: {FAST_LABEL}", format="png", interactive=False,
+                                   elem_id="nst-fast-output")  # fmt: skip
+            fast_alpha = gr.Slider(0, 1, value=1, step=0.05, label="Fast model's style strength α",
+                                   elem_id="nst-fast-alpha")  # fmt: skip
+            fast_run = gr.Button("Fast stylise only", elem_id="nst-fast-run")
+            fast_status = gr.Markdown(elem_id="nst-fast-status")
+            fast_file = gr.File(label="Fast result PNG", interactive=False)
     grid = gr.Gallery(label="α/β ratio grid (small, fast previews)", columns=5, format="png", elem_id="nst-grid")
     gr.Examples(
         example_pairs(
@@ -233,4 +280,9 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
         concurrency_limit=1 if DEVICE == "cpu" else 2,
         concurrency_id="gatys",
     )
+    fast = dict(fn=run_fast, inputs=[content, style, fast_alpha, size, preserve_colors],
+                outputs=[fast_output, fast_status, fast_file], preprocess=False)  # fmt: skip
+    fast_run.click(**fast, api_name="nst_fast")
+    nst_run.click(**fast, api_visibility="private")  # Stylise shows the fast result beside Gatys' too
+    fast_alpha.release(**fast, api_visibility="private")
     nst_stop.click(request_stop, None, nst_status, queue=False, api_name="nst_stop")

@@ -12,7 +12,7 @@ from PIL import Image
 from stylegan_lib import hub, translate
 from stylegan_lib.images import fit_longest_side
 from stylegan_lib.predict import format_seconds
-from stylegan_lib.tiling import seam_score, translate_hd
+from stylegan_lib.tiling import seam_score
 
 from . import metrics
 from .common import (
@@ -60,15 +60,23 @@ class Painted:
     method: str
     image: Image.Image  # full strength, the photo's size
     seconds: float
-    tile: int
+    layout: str  # how G ran, for the status line
+    seam_tile: int | None  # the plain tile grid whose borders may show; None: whole frame or overlapped
 
 
 def paint(img: Image.Image, method: str, *, overlap: int, progress=None) -> Painted:
-    """``img`` through ``method`` tile by tile (the model time is what the cost model learns)."""
+    """``img`` through ``method``: plain or overlapped tiles, or (CycleGAN) the whole frame when it fits.
+
+    ``overlap`` applies to the Siamese GANs; CycleGAN's tiles always overlap (translate.py).
+    The model time is what the cost model learns.
+    """
     try:
         G, tile = translate.load_translator(method, device=DEVICE)
     except WEIGHTS_ERRORS as exc:
         raise gr.Error(str(exc)) from None
+    whole, batch = translate.whole_frame_pixels(method, DEVICE), LIMITS.tile_batch
+    if method in translate.FULLY_CONVOLUTIONAL:  # large tiles, always overlapped (see translate.py)
+        overlap, batch = translate.default_overlap(method, tile), translate.default_batch(method, DEVICE)
     overlap = min(int(overlap), tile // 2)
     megapixels = img.width * img.height / 1e6
     started = time.perf_counter()
@@ -77,16 +85,15 @@ def paint(img: Image.Image, method: str, *, overlap: int, progress=None) -> Pain
         progress((p.done, p.total), desc=LABELS.get(method, method))
 
     with timed(method, megapixels):
-        array = translate_hd(
-            G,
-            img,
-            tile=tile,
-            overlap=overlap,
-            batch=LIMITS.tile_batch,
-            device=DEVICE,
-            callback=report if progress is not None else None,
-        )
-    return Painted(method, Image.fromarray(array), time.perf_counter() - started, tile)
+        array = translate.translate_image(G, img, tile=tile, overlap=overlap, whole_frame_pixels=whole,
+                                          batch=batch, device=DEVICE,
+                                          callback=report if progress is not None else None)  # fmt: skip
+    if img.width * img.height <= whole and min(img.size) >= 16:
+        layout, seam_tile = "the whole frame at once", None
+    else:
+        layout = f"{tile}-px tiles" + (f", {overlap}-px overlap" if overlap else "")
+        seam_tile = None if overlap else tile
+    return Painted(method, Image.fromarray(array), time.perf_counter() - started, layout, seam_tile)
 
 
 def estimate_text(photo, method: str | None = None) -> str:
@@ -110,13 +117,11 @@ def run_vangogh(photo, method, strength, overlap, progress=PROGRESS):
     key = method_key(method)
     check_budget(key, img.width * img.height / 1e6)
     done = paint(img, key, overlap=int(overlap), progress=progress)
-    overlap = min(int(overlap), done.tile // 2)
-    seams = _seams(img, done.image, tile=done.tile) if overlap == 0 else "seam score n/a with overlap"
+    seams = _seams(img, done.image, tile=done.seam_tile) if done.seam_tile else "no plain tile borders"
     result = Image.fromarray(blend(img, done.image, strength))
     status = (
-        f"{img.width}×{img.height} in {done.seconds:.1f} s on {DEVICE} · {done.tile}-px tiles"
-        f"{f', {overlap}-px overlap' if overlap else ''} · {seams} · strength {float(strength):.2f}."
-        f"{resized_note(img, 'photo')}"
+        f"{img.width}×{img.height} in {done.seconds:.1f} s on {DEVICE} · {done.layout} · {seams} · "
+        f"strength {float(strength):.2f}.{resized_note(img, 'photo')}"
     )
     return (preview(img), preview(result)), status, save(result, "vangogh")
 
@@ -136,9 +141,10 @@ def run_vangogh_compare(photo, strength, overlap, progress=PROGRESS):
     for label, key in METHODS.items():
         if missing(key):
             rows.append((label, "weights not found", metrics.Quality(None, None, None)))
+            yield gallery, metrics.table(rows)
             continue
         done = paint(img, key, overlap=int(overlap), progress=progress)
-        quality = metrics.measure(img, done.image, tile=done.tile if int(overlap) == 0 else None)
+        quality = metrics.measure(img, done.image, tile=done.seam_tile)
         gallery.append((preview(Image.fromarray(blend(img, done.image, strength))), f"{label} · {done.seconds:.1f} s"))
         rows.append((label, f"{done.seconds:.1f} s", quality))
         yield gallery, metrics.table(rows)

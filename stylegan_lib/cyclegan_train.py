@@ -1,0 +1,210 @@
+"""Training loop of CycleGAN (seed 004), as in the paper (see :mod:`stylegan_lib.cyclegan`).
+
+Each step: N random crops from domain A and N from domain B. The generators G_AB and G_BA take
+one Adam step on LSGAN + cycle_weight * cycle (+ identity_weight * identity) losses with the
+discriminators frozen; then D_A and D_B take one Adam step on real crops against translations
+drawn through their 50-image history pools. The learning rate is constant, then decays
+linearly to 0 from ``decay_start`` to ``steps`` (:func:`stylegan_lib.cyclegan.learning_rate`).
+
+The run folder gets ``model.safetensors`` + ``config.json`` (G_AB only: what ships),
+``train_state.*`` (exact resume: all four networks, both optimisers, crop samplers, history
+pools and the torch RNG), ``log.csv`` and ``samples/step_NNNNNN.png`` (rows: A, G_AB(A),
+G_BA(G_AB(A)), B, G_BA(B) for four fixed crops). A ``time_limit_s`` ends the run cleanly with a
+checkpoint, so a long training can be cut into commands that fit a time limit and resumed with
+the same command. On CUDA the forward passes run under bfloat16 autocast (``bf16``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import checkpointing
+from .cyclegan import (
+    CycleGANConfig,
+    HistoryPool,
+    build_models,
+    cycle_loss,
+    learning_rate,
+    lsgan_d_loss,
+    lsgan_g_loss,
+)
+from .data import CropConfig, CropSampler, list_images
+from .images import save_png
+
+LOG_FIELDS = (
+    *("step", "loss_g_ab", "loss_g_ba", "loss_cycle_a", "loss_cycle_b", "loss_idt_a", "loss_idt_b"),
+    *("loss_d_a", "loss_d_b", "lr", "seconds"),
+)
+_SAMPLES = 4  # fixed crops per domain shown in the sample grids
+
+
+@dataclass
+class CycleGANTrainConfig:
+    domain_a: list[str]  # folders of domain A images (photos)
+    domain_b: list[str]  # folders of domain B images (paintings)
+    out: str  # run folder
+    steps: int = 100_000
+    decay_start: int | None = None  # step where the linear decay to 0 starts (default: steps // 2, as the paper)
+    batch: int = 1  # the paper's batch size
+    crop: int = 256  # side of the random training crops
+    max_side: int | None = None  # downscale images whose longest side exceeds this (both domains)
+    lr: float = 2e-4
+    beta1: float = 0.5
+    cycle_weight: float = 10.0  # lambda
+    identity_weight: float = 5.0  # 0.5 * lambda as in the paper's painting <-> photo runs; 0 = off
+    pool_size: int = 50
+    seed: int = 0
+    device: str = "cpu"
+    bf16: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
+    model: CycleGANConfig = field(default_factory=CycleGANConfig)
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    steps: int
+    losses: dict[str, float]
+
+
+def _grid(rows: list[torch.Tensor]) -> torch.Tensor:
+    # rows of [n, 3, H, W] -> one [1, 3, rows*H, n*W] image
+    return torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2).unsqueeze(0)
+
+
+def train_cyclegan(
+    config: CycleGANTrainConfig, *, callback: Callable[[TrainProgress], bool | None] | None = None
+) -> Path:
+    """Train (or resume) the run in ``config.out``; returns the path of the shipped weights (G_AB)."""
+    out = Path(config.out)
+    device = torch.device(config.device)
+    decay_start = config.steps // 2 if config.decay_start is None else config.decay_start
+    learning_rate(0, lr=config.lr, steps=config.steps, decay_start=decay_start)  # validates decay_start
+    torch.manual_seed(config.seed)
+    paths_a, paths_b = list_images(*config.domain_a), list_images(*config.domain_b)
+    crop = CropConfig(crop=config.crop, max_side=config.max_side, seed=config.seed)
+    sampler_a = CropSampler(paths_a, crop)
+    sampler_b = CropSampler(paths_b, CropConfig(crop=config.crop, max_side=config.max_side, seed=config.seed + 1))
+    fixed = CropConfig(crop=config.crop, max_side=config.max_side, flip=False, seed=1234)
+    show_a = CropSampler(paths_a[:_SAMPLES], fixed).sample(_SAMPLES).to(device)  # [4, 3, c, c]
+    show_b = CropSampler(paths_b[:_SAMPLES], fixed).sample(_SAMPLES).to(device)
+
+    nets = {k: m.to(device) for k, m in build_models(config.model).items()}
+    if device.type == "cuda":
+        nets = {k: m.to(memory_format=torch.channels_last) for k, m in nets.items()}
+    G_AB, G_BA, D_A, D_B = nets["G_AB"], nets["G_BA"], nets["D_A"], nets["D_B"]
+    betas = (config.beta1, 0.999)
+    opt_g = torch.optim.Adam(itertools.chain(G_AB.parameters(), G_BA.parameters()), lr=config.lr, betas=betas)
+    opt_d = torch.optim.Adam(itertools.chain(D_A.parameters(), D_B.parameters()), lr=config.lr, betas=betas)
+    pool_a = HistoryPool(config.pool_size, seed=config.seed + 2)  # translations B -> A shown to D_A
+    pool_b = HistoryPool(config.pool_size, seed=config.seed + 3)  # translations A -> B shown to D_B
+
+    step, elapsed = 0, 0.0
+    state = checkpointing.load_state(out)
+    if state is not None:
+        if state["config"]["model"] != asdict(config.model):
+            raise ValueError(f"{out} holds a run with another model config: {state['config']['model']}")
+        for k, m in nets.items():
+            m.load_state_dict(state[k])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        sampler_a.load_state_dict(state["sampler_a"])
+        sampler_b.load_state_dict(state["sampler_b"])
+        for pool, key in ((pool_a, "pool_a"), (pool_b, "pool_b")):
+            pool.load_state_dict({**state[key], "images": [t.to(device) for t in state[key]["images"]]})
+        torch.set_rng_state(state["torch_rng"])
+        step, elapsed = state["step"], state["elapsed"]
+
+    def save() -> None:
+        state = {
+            **{k: m.state_dict() for k, m in nets.items()},
+            **{"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()},
+            **{"sampler_a": sampler_a.state_dict(), "sampler_b": sampler_b.state_dict()},
+            **{"pool_a": pool_a.state_dict(), "pool_b": pool_b.state_dict()},
+            **{"torch_rng": torch.get_rng_state(), "step": step, "elapsed": elapsed, "config": asdict(config)},
+        }
+        checkpointing.save_state(out, state)
+        info = {"direction": "A->B", "trained_steps": step, "train_seconds": round(elapsed), "crop": config.crop}
+        checkpointing.save_model(out, G_AB, {**config.model.to_dict(), **info})
+
+    def sample_grid() -> None:
+        with torch.no_grad(), autocast:
+            ab = G_AB(show_a)
+            rows = [show_a, ab, G_BA(ab), show_b, G_BA(show_b)]
+        save_png(_grid([r.float().cpu() for r in rows]), out / "samples" / f"step_{step:06d}.png")
+
+    use_bf16 = config.bf16 and device.type == "cuda"
+    autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+    log_path = out / "log.csv"
+    out.mkdir(parents=True, exist_ok=True)
+    new_log = not log_path.exists()
+    started = time.monotonic() - elapsed
+    session_start = time.monotonic()
+    n, zero = config.batch, torch.zeros((), device=device)
+    with open(log_path, "a", newline="") as log_file:
+        log = csv.writer(log_file)
+        if new_log:
+            log.writerow(LOG_FIELDS)
+        while step < config.steps:
+            lr = learning_rate(step, lr=config.lr, steps=config.steps, decay_start=decay_start)
+            for group in (*opt_g.param_groups, *opt_d.param_groups):
+                group["lr"] = lr
+            a = sampler_a.sample(n).to(device)  # [N, 3, c, c] in [0, 1]
+            b = sampler_b.sample(n).to(device)
+
+            # generators: fool both discriminators, close both cycles
+            for D in (D_A, D_B):
+                D.requires_grad_(False)
+            with autocast:
+                fake_b, fake_a = G_AB(a), G_BA(b)
+                l_g_ab, l_g_ba = lsgan_g_loss(D_B(fake_b)), lsgan_g_loss(D_A(fake_a))
+                l_cyc_a, l_cyc_b = cycle_loss(G_BA(fake_b), a), cycle_loss(G_AB(fake_a), b)
+                loss_g = l_g_ab + l_g_ba + config.cycle_weight * (l_cyc_a + l_cyc_b)
+                l_idt_a = l_idt_b = zero
+                if config.identity_weight:
+                    l_idt_a, l_idt_b = cycle_loss(G_BA(a), a), cycle_loss(G_AB(b), b)
+                    loss_g = loss_g + config.identity_weight * (l_idt_a + l_idt_b)
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+
+            # discriminators: real crops against translations from the history pools
+            for D in (D_A, D_B):
+                D.requires_grad_(True)
+            past_b, past_a = pool_b.query(fake_b.detach().float()), pool_a.query(fake_a.detach().float())
+            with autocast:
+                l_d_b = lsgan_d_loss(D_B(b), D_B(past_b))
+                l_d_a = lsgan_d_loss(D_A(a), D_A(past_a))
+                loss_d = l_d_a + l_d_b
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            step += 1
+            elapsed = time.monotonic() - started
+
+            if step % config.log_every == 0 or step == config.steps:
+                values = [l_g_ab, l_g_ba, l_cyc_a, l_cyc_b, l_idt_a, l_idt_b, l_d_a, l_d_b]
+                losses = dict(zip(LOG_FIELDS[1:-2], (round(float(v.detach()), 5) for v in values), strict=True))
+                log.writerow([step, *losses.values(), f"{lr:.3g}", round(elapsed, 1)])
+                log_file.flush()
+                if callback is not None and callback(TrainProgress(step, config.steps, losses)):
+                    break
+            if step % config.sample_every == 0 or step == config.steps:
+                sample_grid()
+            if step % config.checkpoint_every == 0:
+                save()
+            if config.time_limit_s is not None and time.monotonic() - session_start > config.time_limit_s:
+                break
+    save()
+    return out / "model.safetensors"
