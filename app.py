@@ -29,6 +29,7 @@ TABS = {  # tab id -> (title, module)
     "compare": ("Compare methods", compare_tab),
 }
 QUEUE_SIZE = 64  # waiting jobs beyond this are refused with "queue full" rather than piling up
+MAX_UPLOAD = "100mb"  # larger uploads get HTTP 413 before they reach the disk (a 50 MP JPEG is ~25 MB)
 
 
 def build_demo() -> gr.Blocks:
@@ -55,4 +56,5 @@ if __name__ == "__main__":
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         theme=gr.themes.Soft(),
+        max_file_size=MAX_UPLOAD,
     )

@@ -69,6 +69,7 @@ class CostModel:
 
     device: str
     smoothing: float = 0.3  # weight of the newest job in the moving average
+    min_seconds: float = 5.0  # shorter jobs are mostly fixed overhead (loading, encoding): not learnt from
     _rates: dict[str, float] = field(default_factory=dict)
     _counts: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -87,12 +88,12 @@ class CostModel:
             return Estimate(task, float(units), self._rates[task], self._counts.get(task, 0))
 
     def observe(self, task: str, units: float, seconds: float) -> None:
-        """Fold a finished job into the task's figure (jobs too small to time are ignored).
+        """Fold a finished job into the task's figure (jobs under ``min_seconds`` are ignored).
 
         The figure moves from the prior towards what this machine measures, never jumping to
         one job's rate, so a first job slowed by loading weights does not dominate.
         """
-        if task not in self._rates or units <= 1e-3 or seconds <= 0:
+        if task not in self._rates or units <= 0 or seconds < self.min_seconds:
             return
         rate = seconds / units
         with self._lock:

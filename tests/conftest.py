@@ -23,6 +23,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import hubcache  # noqa: E402  (tests/ is on sys.path)
 
+APP_TMP = SESSION_TMP / "app-tmp"  # TMPDIR of the app_server process; Gradio's cache is APP_TMP / "gradio"
+APP: dict = {}  # "process": the app_server subprocess, once started
+
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_TMP, ignore_errors=True)
@@ -101,10 +104,15 @@ def app_server(hub_cache):
     import urllib.request
 
     port = _free_port()
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1", PYTHONUNBUFFERED="1")
+    # The server's temp files (Gradio's upload cache, the app's outputs) go to APP_TMP, where tests
+    # can check that they stay bounded.
+    (APP_TMP / "gradio").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1", PYTHONUNBUFFERED="1",
+               TMPDIR=str(APP_TMP), GRADIO_TEMP_DIR=str(APP_TMP / "gradio"))  # fmt: skip
     log = open(SESSION_TMP / "app.log", "w")
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
+    APP["process"] = proc
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
     while True:
@@ -117,9 +125,22 @@ def app_server(hub_cache):
                 raise RuntimeError(f"app.py did not start: {(SESSION_TMP / 'app.log').read_text()[-3000:]}") from None
             time.sleep(0.5)
     yield url
+    APP.pop("process", None)
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture(scope="session")
+def app_process(app_server):
+    """The `python app.py` subprocess behind app_server (to check that it is still running)."""
+    return APP["process"]
+
+
+@pytest.fixture(scope="session")
+def app_tmp(app_server) -> Path:
+    """The app server's TMPDIR: its output folder (stylegan_lib_app_*) and Gradio's cache (gradio/)."""
+    return APP_TMP

@@ -273,12 +273,15 @@ def test_vangogh_compare_runs_every_model_on_the_same_photo(client, tmp_path_fac
     content_photo.resize((160, 96)).save(photo, quality=95)
     gallery, table = client.predict(handle_file(str(photo)), 1.0, 0, api_name="/vangogh_compare")
     rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
-    assert len(gallery) == 1 + len(rows) and len(rows) >= 2  # the photo, then one result per model
-    assert any(COMBO in row for row in rows) and any(NAIVE in row for row in rows)
+    assert len(gallery) == 1 + len(rows) and len(rows) == 3  # the photo, then one result per model
+    assert [row.split("|")[1].strip() for row in rows] == [COMBO, NAIVE, "CycleGAN (seed 004)"]
     for row in rows:
         name, seconds, share, structure, seams = (cell.strip() for cell in row.strip("|").split("|"))
         assert seconds.endswith(" s") and 0 <= float(share) <= 1 and -1 <= float(structure) <= 1
-        assert float(seams) > 0  # 160 x 96 holds tile borders for every shipped model
+        if name.startswith("CycleGAN"):
+            assert seams == "n/a"  # the whole frame at once: no tile borders to score
+        else:
+            assert float(seams) > 0  # 160 x 96 holds borders of the Siamese GANs' tiles
     for item in gallery:
         assert Image.open(_path(item["image"])).size == (160, 96)
 
@@ -317,3 +320,11 @@ def test_share_link_endpoint_carries_the_settings(client, app_server):
     assert link.startswith(app_server + "?")  # absolute, on the host the request came to
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(link).query))
     assert query == {"tab": "compare", "photo": example, "methods": "siamese,gatys", "steps": "12", "seed": "5"}
+
+
+def test_vangogh_cyclegan_runs_the_whole_frame(client, tmp_path_factory, content_photo):
+    photo = tmp_path_factory.mktemp("cg") / "photo.jpg"
+    content_photo.resize((203, 131)).save(photo, quality=95)  # odd sizes: padded and cropped back inside G
+    (_, after), status, download = client.predict(handle_file(str(photo)), "cyclegan", 1.0, 0, api_name="/vangogh")
+    assert "203×131" in status and "the whole frame at once" in status and "no plain tile borders" in status
+    assert Image.open(download).size == (203, 131)

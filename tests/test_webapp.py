@@ -28,6 +28,7 @@ def test_observed_jobs_move_the_rate_by_the_moving_average():
     rate = costs.estimate("cyclegan", 1.0)
     assert rate.seconds_per_unit == pytest.approx(0.25 * prior + 0.75 * 10.0) and rate.observed == 2
     costs.observe("cyclegan", 0.0, 5.0)  # nothing to learn from an empty job
+    costs.observe("cyclegan", 0.01, 1.0)  # nor from one that is mostly overhead (100 s/MP "measured")
     assert costs.estimate("cyclegan", 1.0).observed == 2
     assert CostModel("cpu").estimate("cyclegan", 1.0).seconds_per_unit == prior  # models do not share state
 

@@ -35,7 +35,8 @@ class Limits:
     tile_batch: int  # tiles per batch in translate_hd
     max_size: int  # longest side of a style transfer result
     max_steps: int
-    max_job_seconds: float  # a job predicted to take longer is refused before it starts
+    max_job_seconds: float  # a job predicted to take longer is refused before it starts (it would hold
+    # its queue slot, shared by everyone, that long)
     size: int  # defaults shown in the UI
     steps: int
     grid_size: int
@@ -51,8 +52,8 @@ LIMITS = {
         compare_steps=300,
     ),
     "cpu": Limits(
-        input_pixels=40_000_000, translate_pixels=16_000_000, tile_batch=64, max_size=1024, max_steps=1000,
-        max_job_seconds=600, size=256, steps=100, grid_size=96, grid_steps=30, compare_side=384,
+        input_pixels=40_000_000, translate_pixels=8_000_000, tile_batch=64, max_size=1024, max_steps=1000,
+        max_job_seconds=180, size=256, steps=100, grid_size=96, grid_steps=30, compare_side=384,
         compare_steps=60,
     ),
 }[DEVICE]  # fmt: skip

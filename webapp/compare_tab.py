@@ -61,6 +61,9 @@ def run_compare(photo, style, chosen, steps, seed, progress=PROGRESS):
         img = fit_longest_side(img, LIMITS.compare_side)
     style_img = open_upload(style, "style") if any(name in STYLE_METHODS for name in chosen) else None
     steps, seed = int(steps), int(seed)
+    if "gatys" in chosen:
+        nst_tab.check_shape(img, "photo", side=max(img.size))
+        nst_tab.check_shape(style_img, "style", side=max(img.size))
     if not 1 <= steps <= LIMITS.max_steps:
         raise gr.Error(f"Steps must be 1-{LIMITS.max_steps} on {DEVICE}.")
     total = sum(COSTS.estimate(TASKS.get(name, name), _units(name, img, steps)).seconds for name in chosen)

@@ -8,6 +8,7 @@ import time
 import gradio as gr
 from PIL import Image
 
+from stylegan_lib import hub
 from stylegan_lib.images import fit_longest_side, pil_to_tensor, tensor_to_pil
 from stylegan_lib.nst import OPTIMIZERS, SWEEP_RATIOS, scale_sizes, style_weight_sweep, stylize
 from stylegan_lib.predict import nst_units
@@ -54,6 +55,21 @@ def _settings(log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_c
     )
 
 
+MIN_SIDE = 16  # VGG19 needs this much of the short side (five 2x poolings, relu5_x)
+
+
+def check_shape(img: Image.Image, what: str, *, side: int) -> None:
+    """Refuse an image whose short side would fall under MIN_SIDE at longest side ``side``."""
+    w, h = img.size
+    short = round(min(w, h) * side / max(w, h))
+    if short < MIN_SIDE:
+        raise gr.Error(
+            f"{what.capitalize()} image: its shape ({w}×{h}) is too small or its aspect ratio too extreme: at "
+            f"{side} px the short side would be {short} px, and style transfer needs at least {MIN_SIDE} px. "
+            "Crop it or use a larger image."
+        )
+
+
 def units(height: int, width: int, *, size: int, num_scales: int, steps: int) -> float:
     """Megapixel-steps of a run (the cost model's unit for Gatys)."""
     sizes = scale_sizes(height, width, size=size, num_scales=num_scales, scale_ratio=SCALE_RATIO)
@@ -88,6 +104,8 @@ def run_nst(content, style, log_alpha, log_beta, tv_weight, steps, size, optimiz
     """Gatys style transfer; streams previews, then the full-size PNG."""
     content_img, style_img = open_upload(content, "content"), open_upload(style, "style")
     kwargs = _settings(log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_colors, num_scales, seed)
+    check_shape(content_img, "content", side=kwargs["size"])
+    check_shape(style_img, "style", side=kwargs["size"])
     work_units = units(
         content_img.height,
         content_img.width,
@@ -121,8 +139,10 @@ def run_nst(content, style, log_alpha, log_beta, tv_weight, steps, size, optimiz
 def run_ratio_grid(content, style, log_alpha, tv_weight, optimizer, preserve_colors, seed,
                    request: gr.Request = None, progress=PROGRESS):  # fmt: skip
     """Seed 001's figure: one small result per alpha/beta ratio, streamed as each finishes."""
-    c = pil_to_tensor(open_upload(content, "content"))
-    s = pil_to_tensor(open_upload(style, "style"))
+    content_img, style_img = open_upload(content, "content"), open_upload(style, "style")
+    check_shape(content_img, "content", side=LIMITS.grid_size)
+    check_shape(style_img, "style", side=LIMITS.grid_size)
+    c, s = pil_to_tensor(content_img), pil_to_tensor(style_img)
     net, gallery, alpha = vgg(), [], 10.0**log_alpha
     with stop_event(request) as stop:
         sweep = style_weight_sweep(
@@ -183,6 +203,17 @@ def run_fast(content, style, alpha, size, preserve_colors):
         f"{FAST_LABEL}: {result.width}×{result.height} in {seconds:.2f} s on {DEVICE}, strength {float(alpha):.2f}."
     )
     return result, status, save(result, "adain")
+
+
+def run_fast_beside(content, style, alpha, size, preserve_colors):
+    """The fast result next to a Gatys run: problems go to its status line, never a second error toast."""
+    reason = hub.availability("adain-decoder")
+    if reason is not None:
+        return None, f"Fast model not available: {reason}", None
+    try:
+        return run_fast(content, style, alpha, size, preserve_colors)
+    except gr.Error as exc:  # the Gatys run reports a bad upload itself
+        return None, f"Fast model: {exc.message}", None
 
 
 def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
@@ -283,6 +314,7 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
     fast = dict(fn=run_fast, inputs=[content, style, fast_alpha, size, preserve_colors],
                 outputs=[fast_output, fast_status, fast_file], preprocess=False)  # fmt: skip
     fast_run.click(**fast, api_name="nst_fast")
-    nst_run.click(**fast, api_visibility="private")  # Stylise shows the fast result beside Gatys' too
-    fast_alpha.release(**fast, api_visibility="private")
+    beside = {**fast, "fn": run_fast_beside, "api_visibility": "private"}
+    nst_run.click(**beside)  # Stylise shows the fast result beside Gatys' too
+    fast_alpha.release(**beside)
     nst_stop.click(request_stop, None, nst_status, queue=False, api_name="nst_stop")

@@ -126,4 +126,5 @@ class ShareLinks:
                 offset += len(params)
             return [gr.Tabs(selected=tab), *updates]
 
-        demo.load(restore, None, [tabs, *components], queue=False, api_visibility="private")
+        # queued: gr.Warning (a value from the link that does not fit) reaches the page only through the queue
+        demo.load(restore, None, [tabs, *components], api_visibility="private")
