@@ -121,6 +121,43 @@ def _train_siamese(args: argparse.Namespace) -> int:
 _TRAIN_SKIP = ("domain_a", "domain_b", "out", "model")
 
 
+def _train_cyclegan(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .cyclegan import CycleGANConfig
+    from .cyclegan_train import CycleGANTrainConfig, train_cyclegan
+
+    model = CycleGANConfig(**signature_kwargs(args, CycleGANConfig))
+    kwargs = signature_kwargs(args, CycleGANTrainConfig, skip=_TRAIN_SKIP)
+    config = CycleGANTrainConfig(
+        domain_a=args.domain_a, domain_b=args.domain_b, out=str(args.out), model=model, **kwargs
+    )
+    bar = tqdm(total=config.steps, unit="step", disable=args.quiet)
+
+    def callback(progress) -> None:
+        bar.n = progress.step
+        bar.set_postfix(progress.losses, refresh=True)
+
+    weights = train_cyclegan(config, callback=callback)
+    bar.close()
+    print(f"wrote {weights}")
+    return 0
+
+
+def _add_train_cyclegan_parser(train) -> None:
+    from .cyclegan import CycleGANConfig
+    from .cyclegan_train import CycleGANTrainConfig
+
+    sub = train.add_parser("cyclegan", help="CycleGAN: ResNet generators, PatchGAN discriminators (seed 004)")
+    sub.add_argument("--domain-a", nargs="+", required=True, help="folder(s) of domain A images (photos)")
+    sub.add_argument("--domain-b", nargs="+", required=True, help="folder(s) of domain B images (paintings)")
+    sub.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a run)")
+    sub.add_argument("-q", "--quiet", action="store_true")
+    add_signature_options(sub, CycleGANTrainConfig, skip=_TRAIN_SKIP)
+    add_signature_options(sub, CycleGANConfig)
+    sub.set_defaults(run=_train_cyclegan)
+
+
 def _train_progan(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -151,13 +188,18 @@ def _translate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .images import open_image, save_png
-    from .siamese import load_generator
     from .tiling import translate_hd
-    from .translate import METHODS
+    from .translate import default_batch, default_overlap, load_generator, translate_image, whole_frame_pixels
 
     kwargs = signature_kwargs(args, translate_hd, skip=("callback",))
-    G, config = load_generator(METHODS[args.method], path=args.weights, device=kwargs["device"], dtype=kwargs["dtype"])
-    kwargs["tile"] = args.tile or config.tile
+    G, tile = load_generator(args.method, path=args.weights, device=kwargs["device"], dtype=kwargs["dtype"])
+    kwargs["tile"] = args.tile or tile
+    if kwargs["overlap"] is None:
+        kwargs["overlap"] = default_overlap(args.method, kwargs["tile"])
+    if kwargs["batch"] is None:
+        kwargs["batch"] = default_batch(args.method, kwargs["device"])
+    # a fully convolutional G (CycleGAN) takes the whole frame unless --tile asks for tiles
+    kwargs["whole_frame_pixels"] = 0 if args.tile else whole_frame_pixels(args.method, kwargs["device"])
     image = open_image(args.input, max_pixels=args.max_pixels)
     bar = tqdm(unit="tile", disable=args.quiet)
 
@@ -167,7 +209,7 @@ def _translate(args: argparse.Namespace) -> int:
         bar.refresh()
 
     start = time.perf_counter()
-    result = translate_hd(G, image, callback=callback, **kwargs)
+    result = translate_image(G, image, callback=callback, **kwargs)
     bar.close()
     out = save_png(Image.fromarray(result), args.output)
     print(f"wrote {out} ({image.width}x{image.height}) in {time.perf_counter() - start:.1f} s")
@@ -216,6 +258,74 @@ def _progan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_adain(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .adain import AdaINConfig
+    from .adain_train import AdaINTrainConfig, train_adain
+
+    model = AdaINConfig(**signature_kwargs(args, AdaINConfig))
+    kwargs = signature_kwargs(args, AdaINTrainConfig, skip=_ADAIN_TRAIN_SKIP)
+    config = AdaINTrainConfig(content=args.content, style=args.style, out=str(args.out), model=model, **kwargs)
+    bar = tqdm(total=config.steps, unit="step", disable=args.quiet)
+
+    def callback(progress) -> None:
+        bar.n = progress.step
+        bar.set_postfix(progress.losses, refresh=True)
+
+    weights = train_adain(config, callback=callback)
+    bar.close()
+    print(f"wrote {weights}")
+    return 0
+
+
+_ADAIN_TRAIN_SKIP = ("content", "style", "out", "model")
+
+
+def _adain(args: argparse.Namespace) -> int:
+    from .adain import load_adain, stylize_adain
+    from .images import open_image, pil_to_tensor, save_png
+
+    kwargs = signature_kwargs(args, stylize_adain, skip=_ADAIN_SKIP)
+    decoder, encoder = load_adain(path=args.decoder, device=kwargs["device"], dtype=kwargs["dtype"])
+    content = pil_to_tensor(open_image(args.content))
+    styles = [pil_to_tensor(open_image(path)) for path in args.style]
+    start = time.perf_counter()
+    result = stylize_adain(content, styles, decoder=decoder, encoder=encoder, **kwargs)
+    out = save_png(result, args.output)
+    if not args.quiet:
+        h, w = result.shape[-2:]
+        print(f"wrote {out} ({w}x{h}) in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+_ADAIN_SKIP = ("decoder", "encoder")
+
+
+def _add_adain_parsers(tasks, train) -> None:
+    from .adain import AdaINConfig, stylize_adain
+    from .adain_train import AdaINTrainConfig
+
+    parser = tasks.add_parser("adain", help="fast arbitrary style transfer (AdaIN, Huang & Belongie 2017)",
+                              description=stylize_adain.__doc__)  # fmt: skip
+    parser.add_argument("content", type=Path, help="content image")
+    parser.add_argument("style", type=Path, nargs="+", help="style image(s); blend with --weights")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+    parser.add_argument("--decoder", default=None, help="decoder folder or .safetensors (default: hub.py)")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    add_signature_options(parser, stylize_adain, skip=_ADAIN_SKIP)
+    parser.set_defaults(run=_adain)
+
+    sub = train.add_parser("adain", help="AdaIN decoder for fast arbitrary style transfer")
+    sub.add_argument("--content", nargs="+", required=True, help="folder(s) of content images (photos)")
+    sub.add_argument("--style", nargs="+", required=True, help="folder(s) of style images (paintings)")
+    sub.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a run)")
+    sub.add_argument("-q", "--quiet", action="store_true")
+    add_signature_options(sub, AdaINTrainConfig, skip=_ADAIN_TRAIN_SKIP)
+    add_signature_options(sub, AdaINConfig)
+    sub.set_defaults(run=_train_adain)
+
+
 def _add_progan_parser(tasks) -> None:
     parser = tasks.add_parser("progan", help="ProGAN latent explorer: sample, interpolate, project (seed 003)")
     actions = parser.add_subparsers(dest="action", required=True)
@@ -242,6 +352,7 @@ def _add_progan_parser(tasks) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import publish
     from .nst import stylize
     from .progan import ProGANConfig
     from .progan_train import ProGANTrainConfig
@@ -270,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_signature_options(siamese, SiameseTrainConfig, skip=_TRAIN_SKIP)
     add_signature_options(siamese, SiameseConfig)
     siamese.set_defaults(run=_train_siamese)
+    _add_train_cyclegan_parser(train)
 
     pro = train.add_parser("progan", help="progressive GAN (seed 003) or, with --dcgan, the DCGAN baseline (seed 002)")
     pro.add_argument("--data", type=Path, required=True, help="folder of training images (faces)")
@@ -285,12 +397,18 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
     translate.add_argument("--method", choices=list(METHODS), default="siamese")
     translate.add_argument("--weights", default=None, help="model folder or .safetensors (default: hub.py)")
-    translate.add_argument("--tile", type=int, default=None, help="default: the model's training tile")
+    translate.add_argument(
+        "--tile", type=int, default=None, help="default: the model's training tile; cyclegan: whole frame if it fits"
+    )
+    translate.add_argument("--overlap", type=int, default=None, help="default: 0; cyclegan: 64 (feathered)")
+    translate.add_argument("--batch", type=int, default=None, help="tiles per batch; default: 16; cyclegan: 1 (cpu)")
     translate.add_argument("--max-pixels", type=int, default=64_000_000, help="larger inputs are downscaled")
     translate.add_argument("-q", "--quiet", action="store_true")
-    add_signature_options(translate, translate_hd, skip=("callback",))
+    add_signature_options(translate, translate_hd, skip=("callback", "overlap", "batch"))
     translate.set_defaults(run=_translate)
     _add_progan_parser(tasks)
+    _add_adain_parsers(tasks, train)
+    publish.add_cli(tasks)
     return parser
 
 

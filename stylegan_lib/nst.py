@@ -79,12 +79,15 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
 
 
-def _luminance(image: torch.Tensor) -> torch.Tensor:
+# Colour preservation (Gatys et al. 2016b), shared with the fast model (adain.py).
+
+
+def luminance(image: torch.Tensor) -> torch.Tensor:
     # [N, 3, H, W] -> [N, 1, H, W], the Y of YIQ
     return rgb_to_yiq(image)[:, :1]
 
 
-def _match_luminance(style_y: torch.Tensor, content_y: torch.Tensor) -> torch.Tensor:
+def match_luminance(style_y: torch.Tensor, content_y: torch.Tensor) -> torch.Tensor:
     # Luminance histogram matching by mean and standard deviation (Gatys et al. 2016b).
     s_mean, s_std = style_y.mean(), style_y.std().clamp_min(1e-6)
     return ((style_y - s_mean) * content_y.std() / s_std + content_y.mean()).clamp(0, 1)
@@ -154,11 +157,11 @@ def stylize(
     for scale, (h, w) in enumerate(sizes):
         target = resize(content, (h, w))
         style_side = max(16, round(style_scale * max(h, w)))
-        scaled_styles = [resize(s, _fit(s, style_side)) for s in styles]
+        scaled_styles = [resize(s, fit_size(s, style_side)) for s in styles]
         if preserve_colors:
-            target_y = _luminance(target)
+            target_y = luminance(target)
             target = target_y.expand(-1, 3, -1, -1)
-            scaled_styles = [_match_luminance(_luminance(s), target_y).expand(-1, 3, -1, -1) for s in scaled_styles]
+            scaled_styles = [match_luminance(luminance(s), target_y).expand(-1, 3, -1, -1) for s in scaled_styles]
         with torch.no_grad():
             feats = vgg(target, content_layers)
             content_targets = [feats[name] for name in content_layers]
@@ -181,9 +184,9 @@ def stylize(
         try:
             run(image, objective, report, steps=steps, lr=lr)
         except _Stop:
-            return _finish(image.detach().clamp(0, 1), content, preserve_colors)
+            return with_content_colors(image.detach().clamp(0, 1), content, preserve_colors)
         result = image.detach().clamp(0, 1)
-    return _finish(result, content, preserve_colors)
+    return with_content_colors(result, content, preserve_colors)
 
 
 @dataclass
@@ -223,7 +226,7 @@ class _Reporter:
         self.step += 1
         if self.callback is None:
             return
-        current = _finish(image.detach().clamp(0, 1), self.content, self.preserve_colors)
+        current = with_content_colors(image.detach().clamp(0, 1), self.content, self.preserve_colors)
         values = [float(v) for v in (loss.detach(), *parts)]  # one device sync per reported step
         if self.callback(NSTProgress(self.step, self.total, scale, self.num_scales, size, *values, current)):
             raise _Stop
@@ -265,7 +268,7 @@ def _run_lbfgs(image, objective, report, *, steps: int, lr: float | None, chunk:
             image.clamp_(0, 1)
 
 
-def _finish(image: torch.Tensor, content: torch.Tensor, preserve_colors: bool) -> torch.Tensor:
+def with_content_colors(image: torch.Tensor, content: torch.Tensor, preserve_colors: bool) -> torch.Tensor:
     """The optimised image in RGB: with colour preservation, its Y plus the content's I, Q."""
     if not preserve_colors:
         return image
@@ -274,7 +277,8 @@ def _finish(image: torch.Tensor, content: torch.Tensor, preserve_colors: bool) -
     return yiq_to_rgb(torch.cat([y, iq], 1)).clamp(0, 1)
 
 
-def _fit(image: torch.Tensor, side: int) -> tuple[int, int]:
+def fit_size(image: torch.Tensor, side: int) -> tuple[int, int]:
+    """(h, w) of ``image`` [..., H, W] scaled so that its longest side is ``side``."""
     h, w = image.shape[-2:]
     scale = side / max(h, w)
     return max(1, round(h * scale)), max(1, round(w * scale))

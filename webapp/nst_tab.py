@@ -169,6 +169,8 @@ def run_ratio_grid(content, style, log_alpha, tv_weight, optimizer, preserve_col
 
 
 FAST_LABEL = "AdaIN fast (Huang & Belongie 2017)"
+# The shipped decoder had 417 CPU steps (the paper: 160k); the panel says so until a GPU run replaces it.
+FAST_NOTE = "an undertrained CPU preview: see checkpoints/adain-decoder/README.md"
 
 
 def fast_stylize(content: Image.Image, style: Image.Image, *, side: int, alpha: float, preserve_colors: bool):
@@ -187,7 +189,8 @@ def fast_stylize(content: Image.Image, style: Image.Image, *, side: int, alpha: 
     started = time.perf_counter()
     with timed("adain", megapixels):
         result = stylize_adain(pil_to_tensor(content), [pil_to_tensor(style)], decoder=decoder, encoder=encoder,
-                               alpha=float(alpha), preserve_colors=bool(preserve_colors), device=DEVICE)  # fmt: skip
+                               alpha=float(alpha), preserve_colors=bool(preserve_colors), style_size=int(side),
+                               device=DEVICE)  # fmt: skip
     return tensor_to_pil(result), time.perf_counter() - started
 
 
@@ -271,7 +274,7 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
             nst_status = gr.Markdown(elem_id="nst-status")
             nst_file = gr.File(label="Full-size PNG", interactive=False)
         with gr.Column():
-            fast_output = gr.Image(label=f"Fast: {FAST_LABEL}", format="png", interactive=False,
+            fast_output = gr.Image(label=f"Fast: {FAST_LABEL}, {FAST_NOTE}", format="png", interactive=False,
                                    elem_id="nst-fast-output")  # fmt: skip
             fast_alpha = gr.Slider(0, 1, value=1, step=0.05, label="Fast model's style strength α",
                                    elem_id="nst-fast-alpha")  # fmt: skip

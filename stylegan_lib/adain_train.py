@@ -1,0 +1,185 @@
+"""Training loop of the AdaIN decoder (Huang & Belongie 2017; see :mod:`stylegan_lib.adain`).
+
+Each step: N content crops and N style crops; t = AdaIN(f(c), f(s)); loss = content_weight *
+MSE(f(g(t)), t) + style_weight * sum_i [MSE(mu_i) + MSE(sigma_i)] over relu1_1..relu4_1, every
+layer in units of its mean activation (``adain.FEATURE_SCALES``).
+Adam with the reference code's decay, lr_t = lr / (1 + lr_decay * t). Only the decoder learns.
+
+Content batches are drawn evenly from the content folders (``balance_content``; 9,500 faces
+would otherwise drown 900 photos); style crops are drawn from all style images pooled.
+
+The run folder gets ``model.safetensors`` + ``config.json`` (the decoder: what ships),
+``train_state.*`` (exact resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (rows:
+content, style, result). ``time_limit_s`` ends the run cleanly with a checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import adain, checkpointing
+from .data import CropConfig, CropSampler, list_images
+from .images import save_png
+from .vgg import load_vgg19
+
+LOG_FIELDS = ("step", "loss", "loss_content", "loss_style", "lr", "seconds")
+
+
+@dataclass
+class AdaINTrainConfig:
+    content: list[str]  # folders of content images (photos)
+    style: list[str]  # folders of style images (paintings)
+    out: str  # run folder
+    steps: int = 160_000  # the paper's 160k iterations
+    batch: int = 8
+    crop: int = 256  # random crops of this side (paper: 256 from images resized to 512)
+    max_side_content: int | None = 512  # downscale larger images first (paper: 512)
+    max_side_style: int | None = 512
+    balance_content: bool = True  # draw each batch evenly from the content folders
+    lr: float = 1e-4
+    lr_decay: float = 5e-5  # lr / (1 + lr_decay * step), as the reference code
+    content_weight: float = 1.0
+    style_weight: float = 10.0  # the paper's lambda
+    seed: int = 0
+    device: str = "cpu"
+    bf16: bool = False  # autocast to bfloat16 (CUDA)
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
+    model: adain.AdaINConfig = field(default_factory=adain.AdaINConfig)
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    steps: int
+    losses: dict[str, float]
+
+
+def _samplers(config: AdaINTrainConfig) -> tuple[list[CropSampler], CropSampler]:
+    def crops(seed: int, max_side: int | None) -> CropConfig:
+        side = None if max_side is None else max(max_side, config.crop)
+        return CropConfig(crop=config.crop, max_side=side, seed=seed)
+
+    groups = [[d] for d in config.content] if config.balance_content else [config.content]
+    content = [
+        CropSampler(list_images(*g), crops(config.seed + i, config.max_side_content)) for i, g in enumerate(groups)
+    ]
+    style = CropSampler(list_images(*config.style), crops(config.seed + 1000, config.max_side_style))
+    return content, style
+
+
+def _content_batch(samplers: list[CropSampler], n: int) -> torch.Tensor:
+    counts = [n // len(samplers) + (i < n % len(samplers)) for i in range(len(samplers))]
+    return torch.cat([s.sample(k) for s, k in zip(samplers, counts, strict=True) if k > 0])  # [N, 3, crop, crop]
+
+
+def train_step_losses(decoder, encoder, content, style, *, config: AdaINTrainConfig):
+    """(loss, content part, style part, output) for one batch; the AdaIN target carries no gradient."""
+    eps, last = config.model.eps, adain.ENCODER_LAYER
+    with torch.no_grad():
+        f_c = adain.encode(encoder, content)  # [N, 512, c/8, c/8]
+        f_s = adain.loss_features(encoder, style)  # scaled: AdaIN is scale-equivariant, the decoder gets raw units
+        target = adain.adain(f_c, f_s[last] * adain.FEATURE_SCALES[last], eps=eps)
+    out = decoder(target)  # [N, 3, crop, crop]
+    f_g = adain.loss_features(encoder, out)
+    l_c = adain.content_loss(f_g[last], target / adain.FEATURE_SCALES[last])
+    l_s = adain.style_loss([f_g[k] for k in adain.STYLE_LAYERS], [f_s[k] for k in adain.STYLE_LAYERS], eps=eps)
+    return config.content_weight * l_c + config.style_weight * l_s, l_c, l_s, out
+
+
+def _grid(rows: list[torch.Tensor]) -> torch.Tensor:
+    # rows of [n, 3, H, W] -> one [1, 3, rows*H, n*W] image
+    return torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2).unsqueeze(0)
+
+
+def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress], bool | None] | None = None) -> Path:
+    """Train (or resume) the run in ``config.out``; returns the path of the shipped decoder weights."""
+    out = Path(config.out)
+    device = torch.device(config.device)
+    torch.manual_seed(config.seed)
+    content_samplers, style_sampler = _samplers(config)
+    encoder = load_vgg19(config.model.vgg_weights, device=device)  # frozen, shared
+    decoder = adain.Decoder(config.model).to(device)
+    if device.type == "cuda":
+        decoder = decoder.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(decoder.parameters(), lr=config.lr)
+
+    step, elapsed = 0, 0.0
+    state = checkpointing.load_state(out)
+    if state is not None:
+        if state["config"]["model"] != asdict(config.model):
+            raise ValueError(f"{out} holds a run with another model config: {state['config']['model']}")
+        decoder.load_state_dict(state["decoder"])
+        opt.load_state_dict(state["opt"])
+        for sampler, s in zip(content_samplers, state["content_samplers"], strict=True):
+            sampler.load_state_dict(s)
+        style_sampler.load_state_dict(state["style_sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        step, elapsed = state["step"], state["elapsed"]
+
+    def save() -> None:
+        state = {
+            "decoder": decoder.state_dict(),
+            "opt": opt.state_dict(),
+            "content_samplers": [s.state_dict() for s in content_samplers],
+            "style_sampler": style_sampler.state_dict(),
+            **{"torch_rng": torch.get_rng_state(), "step": step, "elapsed": elapsed, "config": asdict(config)},
+        }
+        checkpointing.save_state(out, state)
+        info = {"trained_steps": step, "train_seconds": round(elapsed)}
+        checkpointing.save_model(out, decoder, {**config.model.to_dict(), **info})
+
+    autocast = (
+        torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
+    )
+    log_path = out / "log.csv"
+    out.mkdir(parents=True, exist_ok=True)
+    new_log = not log_path.exists()
+    started = time.monotonic() - elapsed
+    session_start = time.monotonic()
+    with open(log_path, "a", newline="") as log_file:
+        log = csv.writer(log_file)
+        if new_log:
+            log.writerow(LOG_FIELDS)
+        while step < config.steps:
+            content = _content_batch(content_samplers, config.batch).to(device)  # [N, 3, crop, crop]
+            style = style_sampler.sample(config.batch).to(device)
+            if device.type == "cuda":
+                content = content.to(memory_format=torch.channels_last)
+                style = style.to(memory_format=torch.channels_last)
+            lr = config.lr / (1.0 + config.lr_decay * step)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            with autocast:
+                loss, l_c, l_s, result = train_step_losses(decoder, encoder, content, style, config=config)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            elapsed = time.monotonic() - started
+
+            if step % config.log_every == 0 or step == config.steps:
+                values = [float(v.detach()) for v in (loss, l_c, l_s)]
+                losses = dict(zip(LOG_FIELDS[1:4], values, strict=True))
+                log.writerow([step, *(f"{v:.6g}" for v in values), f"{lr:.6g}", round(elapsed, 1)])
+                log_file.flush()
+                if callback is not None and callback(TrainProgress(step, config.steps, losses)):
+                    break
+            if step % config.sample_every == 0 or step == config.steps:
+                rows = [content[:4], style[:4], result[:4].detach().clamp(0, 1)]
+                save_png(_grid([r.float().cpu() for r in rows]), out / "samples" / f"step_{step:06d}.png")
+            if step % config.checkpoint_every == 0:
+                save()
+            if config.time_limit_s is not None and time.monotonic() - session_start > config.time_limit_s:
+                break
+    save()
+    return out / "model.safetensors"
