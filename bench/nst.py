@@ -14,9 +14,13 @@ import argparse
 import functools
 import json
 import platform
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
 from stylegan_lib import hub, losses
 from stylegan_lib.nst import CONTENT_LAYERS, STYLE_LAYERS, stylize

@@ -18,11 +18,15 @@ from __future__ import annotations
 import argparse
 import io
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
 from stylegan_lib.images import open_image
 from stylegan_lib.translate import (

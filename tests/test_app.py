@@ -272,9 +272,11 @@ def test_vangogh_compare_runs_every_model_on_the_same_photo(client, tmp_path_fac
     photo = tmp_path_factory.mktemp("vgc") / "photo.jpg"
     content_photo.resize((160, 96)).save(photo, quality=95)
     gallery, table = client.predict(handle_file(str(photo)), 1.0, 0, api_name="/vangogh_compare")
-    rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
+    reference, *rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
     assert len(gallery) == 1 + len(rows) and len(rows) == 3  # the photo, then one result per model
     assert [row.split("|")[1].strip() for row in rows] == [COMBO, NAIVE, "CycleGAN (seed 004)"]
+    _, _, share, structure, seams = (cell.strip() for cell in reference.strip("|").split("|"))
+    assert float(structure) == 1.0 and 0 <= float(share) <= 1 and float(seams) > 0  # the photo against itself
     for row in rows:
         name, seconds, share, structure, seams = (cell.strip() for cell in row.strip("|").split("|"))
         assert seconds.endswith(" s") and 0 <= float(share) <= 1 and -1 <= float(structure) <= 1

@@ -70,7 +70,7 @@ def run_compare(photo, style, chosen, steps, seed, progress=PROGRESS):
     if total > LIMITS.max_job_seconds:
         raise gr.Error(f"These methods would take about {format_seconds(total)} together on {DEVICE}; the limit "
                        f"is {LIMITS.max_job_seconds:.0f} s. Choose fewer methods or fewer Gatys steps.")  # fmt: skip
-    gallery, rows = [(img, f"photo {img.width}×{img.height}")], []
+    gallery, rows = [(img, f"photo {img.width}×{img.height}")], [metrics.reference(img)]
     for i, name in enumerate(chosen):
         label = available[name]
         progress((i, len(chosen)), desc=label)

@@ -71,3 +71,11 @@ def table(rows: list[tuple[str, str, Quality]]) -> str:
     lines = ["| method | time | " + " | ".join(HEADER) + " |", "| --- " * (2 + len(HEADER)) + "|"]
     lines += [f"| {name} | {seconds} | " + " | ".join(q.cells()) + " |" for name, seconds, q in rows]
     return "\n".join(lines)
+
+
+REFERENCE_TILE = 32  # the Siamese GANs' tile: the photo's own seam score on that grid is the baseline
+
+
+def reference(photo: Image.Image) -> tuple[str, str, Quality]:
+    """The table row of the untranslated photo, to read the methods' figures against."""
+    return "the photo itself (reference)", "—", measure(photo, photo, tile=REFERENCE_TILE)

@@ -137,7 +137,7 @@ def run_vangogh_compare(photo, strength, overlap, progress=PROGRESS):
             f"Comparing every method on this {megapixels:.1f} MP photo would take about {format_seconds(total)} "
             f"on {DEVICE}; the limit is {LIMITS.max_job_seconds:.0f} s. Upload a smaller photo or run one method."
         )
-    gallery, rows = [(preview(img), "photo")], []
+    gallery, rows = [(preview(img), "photo")], [metrics.reference(img)]
     for label, key in METHODS.items():
         if missing(key):
             rows.append((label, "weights not found", metrics.Quality(None, None, None)))
