@@ -163,6 +163,15 @@ def _available_formats() -> tuple[str, ...]:
     return tuple(f for f in _FORMATS if f in Image.OPEN)
 
 
+# File signatures, to name what an unreadable file is (the first bytes of the file).
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"%PDF", "PDF"), (b"PK\x03\x04", "zip"),
+    (b"%!PS", "PostScript"), (b"\x1f\x8b", "gzip"),
+)  # fmt: skip
+_IMAGE_SIGNATURES = {"PNG", "JPEG", "GIF", "BMP", "TIFF"}
+
+
 def _unidentified_message(fp, name: str) -> str:
     try:
         if isinstance(fp, Path):
@@ -174,8 +183,13 @@ def _unidentified_message(fp, name: str) -> str:
     except OSError:
         head = b""
     start = head.lstrip().lower()
+    signature = next((kind for magic, kind in _SIGNATURES if head.startswith(magic)), None)
     if start.startswith((b"<!doctype html", b"<html")):
         why = "it is an HTML page; was the download blocked or redirected?"
+    elif signature in _IMAGE_SIGNATURES:
+        why = f"it starts as a {signature} file but is truncated or corrupt; upload the original again"
+    elif signature is not None:
+        why = f"it is a {signature} file, not an image"
     elif head and not any(b < 9 or 13 < b < 32 for b in head):
         why = "it looks like a text file"
     else:

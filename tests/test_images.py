@@ -92,6 +92,22 @@ def test_text_file_with_jpg_extension(tmp_path):
         open_image(path)
 
 
+@pytest.mark.parametrize(
+    ("head", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n", r"it starts as a PNG file but is truncated or corrupt"),  # the signature, nothing else
+        (b"GIF89a\x00", r"it starts as a GIF file but is truncated or corrupt"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", r"it is a PDF file, not an image"),
+        (b"PK\x03\x04\x14\x00\x00\x00", r"it is a zip file, not an image"),
+    ],
+)
+def test_unreadable_files_are_named_by_their_signature(tmp_path, head, message):
+    path = tmp_path / "upload.png"
+    path.write_bytes(head)
+    with pytest.raises(ImageError, match=rf"Not an image file \({message}.*\): upload.png"):
+        open_image(path)
+
+
 def test_html_page_saved_as_png():
     with pytest.raises(ImageError, match="HTML page"):
         open_image(b"<!DOCTYPE html><html><body>403 Forbidden</body></html>")
