@@ -1,0 +1,93 @@
+"""Sample quality of the shipped ProGAN face generator: kernel distance (KID) on VGG19 features (issue #5).
+
+Compares N generated faces (latent seeds drawn with ``--seed``) with N held-out CelebA faces the
+generator never saw, cropped and resized as in training. For scale, the same figure for:
+
+* N training faces against the held-out ones: the floor a perfect generator would reach;
+* the held-out faces blurred (downscaled to 16 px and back): a recognisably worse image set.
+
+    python bench/progan_quality.py --faces ../shared/data/faces --num 500 --json runs/progan_kid.json
+
+KID x 1000 is reported (the usual scale), mean ± std over random subsets. Features: the
+Caffe VGG19 (stylegan_lib.kid), an ImageNet network independent of the generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
+
+from stylegan_lib import hub, progan
+from stylegan_lib.kid import feature_scale, kernel_distance, vgg_features
+from stylegan_lib.progan_train import FaceImages
+from stylegan_lib.vgg import load_vgg19
+
+
+def _faces(folder: Path, *, num: int, resolution: int, box, seed: int) -> torch.Tensor:
+    images = FaceImages(folder, resolution=resolution, box=box, flip=False, seed=seed).images  # [N, 3, R, R] uint8
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:num]
+    return images[pick].float() / 255  # [num, 3, R, R] in [0, 1]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/faces")
+    parser.add_argument("--num", type=int, default=500, help="images per set")
+    parser.add_argument("--subsets", type=int, default=50)
+    parser.add_argument("--subset-size", type=int, default=250)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    G, config = progan.load_generator(device=args.device)
+    crop_box = hub.resolve("progan-faces").config.get("crop_box", "")  # as in training (config.json)
+    box = tuple(int(v) for v in crop_box.split(",")) if crop_box else None
+    R = config.img_resolution
+    heldout = _faces(args.faces / "heldout", num=args.num, resolution=R, box=box, seed=args.seed)
+    train = _faces(args.faces / "train", num=args.num, resolution=R, box=box, seed=args.seed)
+    blurred = F.interpolate(F.interpolate(heldout, size=16, mode="area"), size=R, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        z = progan.sample_latents(args.num, z_dim=config.z_dim, seed=args.seed, device=args.device)
+        generated = torch.cat([progan.generate(G, chunk).cpu() for chunk in z.split(50)])
+
+    vgg = load_vgg19("caffe", device=args.device)
+    features = {name: vgg_features(vgg, x, device=args.device) for name, x in
+                {"heldout": heldout, "train": train, "blurred": blurred, "generated": generated}.items()}  # fmt: skip
+    scale = feature_scale(features["heldout"])  # one constant for every set: the kernel wants order-1 features
+    features = {name: f / scale for name, f in features.items()}
+    rows = {}
+    for name in ("train", "generated", "blurred"):
+        mean, std = kernel_distance(features["heldout"], features[name], subsets=args.subsets,
+                                    subset_size=args.subset_size, seed=args.seed)  # fmt: skip
+        rows[name] = {"kid_x1000": mean * 1000, "std_x1000": std * 1000}
+    result = {
+        "device": args.device, "torch": torch.__version__, "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%d"), "num": args.num, "subsets": args.subsets, "subset_size": args.subset_size,
+        "resolution": R, "seconds": round(time.perf_counter() - started, 1), "kid_vs_heldout": rows,
+    }  # fmt: skip
+    print(json.dumps(result, indent=2))
+    labels = {
+        "train": "training faces (the floor)",
+        "generated": "shipped G_ema",
+        "blurred": "held-out faces blurred to 16 px",
+    }
+    print("\n| set, against held-out faces | KID × 1000 (mean ± std) |\n| --- | --- |")
+    for name, row in rows.items():
+        print(f"| {labels[name]} | {row['kid_x1000']:.2f} ± {row['std_x1000']:.2f} |")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
