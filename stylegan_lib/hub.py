@@ -114,7 +114,7 @@ REGISTRY: dict[str, ModelEntry] = {
         repo_id="stylegan-lib/adain-decoder",
         revision="v1",
         description="AdaIN decoder for fast arbitrary style transfer (Huang & Belongie 2017)",
-        sha256="804d723b44ed510900b0d358286ec47955996ec5ede04ab209e0f41ad734d3f3",
+        sha256="921c550e98292aec9e1a492aaec9da6f5ccacae6eff724b52281580650045df1",
     ),
 }
 

@@ -34,6 +34,7 @@ NOT_IMAGE = (r"Not an image file",)
 UNSUPPORTED = (r"Not an image file", r"unsupported format", r"JPEG, PNG")
 TEXT = (r"Not an image file", r"text file")
 HTML = (r"Not an image file", r"HTML page")
+NAMED = (r"Not an image file", r"it is a (PDF|zip) file, not an image")  # recognised by its signature
 NOT_IMAGE_OR_CORRUPT = (r"Not an image file|truncated or corrupt|empty",)  # either is a fair description
 TOO_LARGE = (r"too large to open", r"limit is 400,000,000 pixels", r"Resize it")
 
@@ -180,13 +181,13 @@ def cases() -> list[Case]:
                   b'<rect width="10" height="10" fill="red"/></svg>\n'), NOT_IMAGE)  # fmt: skip
     reject("pdf", "scan.pdf", "non-image",
            _bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"),
-           NOT_IMAGE)  # fmt: skip
+           NAMED)  # fmt: skip
 
     def zip_file(p: Path) -> None:
         with zipfile.ZipFile(p, "w") as z:
             z.writestr("photo.png", encode(ref, "PNG"))
 
-    reject("zip_with_png_inside", "photos.zip", "non-image", zip_file, UNSUPPORTED)
+    reject("zip_with_png_inside", "photos.zip", "non-image", zip_file, NAMED)
     heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(range(256)) * 4  # an ISO-BMFF box, no image
     reject("heic_named_junk", "IMG_0001.HEIC", "non-image", _bytes(heic), UNSUPPORTED)
     reject("random_bytes_jpg", "noise.jpg", "non-image",

@@ -169,7 +169,7 @@ def run_ratio_grid(content, style, log_alpha, tv_weight, optimizer, preserve_col
 
 
 FAST_LABEL = "AdaIN fast (Huang & Belongie 2017)"
-# The shipped decoder had 417 CPU steps (the paper: 160k); the panel says so until a GPU run replaces it.
+# The shipped decoder had 1,504 CPU steps (the paper: 160k); the panel says so until a GPU run replaces it.
 FAST_NOTE = "an undertrained CPU preview: see checkpoints/adain-decoder/README.md"
 
 
