@@ -16,8 +16,6 @@ content, style, result). ``time_limit_s`` ends the run cleanly with a checkpoint
 from __future__ import annotations
 
 import contextlib
-import csv
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ import torch
 from . import adain, checkpointing
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
+from .training import RunLog, TrainProgress, sample_grid
 from .vgg import load_vgg19
 
 LOG_FIELDS = ("step", "loss", "loss_content", "loss_style", "lr", "seconds")
@@ -55,13 +54,6 @@ class AdaINTrainConfig:
     checkpoint_every: int = 500
     time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
     model: adain.AdaINConfig = field(default_factory=adain.AdaINConfig)
-
-
-@dataclass
-class TrainProgress:
-    step: int
-    steps: int
-    losses: dict[str, float]
 
 
 def _samplers(config: AdaINTrainConfig) -> tuple[list[CropSampler], CropSampler]:
@@ -94,11 +86,6 @@ def train_step_losses(decoder, encoder, content, style, *, config: AdaINTrainCon
     l_c = adain.content_loss(f_g[last], target / adain.FEATURE_SCALES[last])
     l_s = adain.style_loss([f_g[k] for k in adain.STYLE_LAYERS], [f_s[k] for k in adain.STYLE_LAYERS], eps=eps)
     return config.content_weight * l_c + config.style_weight * l_s, l_c, l_s, out
-
-
-def _grid(rows: list[torch.Tensor]) -> torch.Tensor:
-    # rows of [n, 3, H, W] -> one [1, 3, rows*H, n*W] image
-    return torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2).unsqueeze(0)
 
 
 def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress], bool | None] | None = None) -> Path:
@@ -141,15 +128,7 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
     autocast = (
         torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     )
-    log_path = out / "log.csv"
-    out.mkdir(parents=True, exist_ok=True)
-    new_log = not log_path.exists()
-    started = time.monotonic() - elapsed
-    session_start = time.monotonic()
-    with open(log_path, "a", newline="") as log_file:
-        log = csv.writer(log_file)
-        if new_log:
-            log.writerow(LOG_FIELDS)
+    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
         while step < config.steps:
             content = _content_batch(content_samplers, config.batch).to(device)  # [N, 3, crop, crop]
             style = style_sampler.sample(config.batch).to(device)
@@ -165,21 +144,20 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
             loss.backward()
             opt.step()
             step += 1
-            elapsed = time.monotonic() - started
+            elapsed = run.elapsed
 
             if step % config.log_every == 0 or step == config.steps:
                 values = [float(v.detach()) for v in (loss, l_c, l_s)]
                 losses = dict(zip(LOG_FIELDS[1:4], values, strict=True))
-                log.writerow([step, *(f"{v:.6g}" for v in values), f"{lr:.6g}", round(elapsed, 1)])
-                log_file.flush()
+                run.write([step, *(f"{v:.6g}" for v in values), f"{lr:.6g}", round(elapsed, 1)])
                 if callback is not None and callback(TrainProgress(step, config.steps, losses)):
                     break
             if step % config.sample_every == 0 or step == config.steps:
                 rows = [content[:4], style[:4], result[:4].detach().clamp(0, 1)]
-                save_png(_grid([r.float().cpu() for r in rows]), out / "samples" / f"step_{step:06d}.png")
+                save_png(sample_grid([r.float().cpu() for r in rows]), run.sample_path(step))
             if step % config.checkpoint_every == 0:
                 save()
-            if config.time_limit_s is not None and time.monotonic() - session_start > config.time_limit_s:
+            if run.out_of_time():
                 break
     save()
     return out / "model.safetensors"

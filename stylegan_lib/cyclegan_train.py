@@ -17,9 +17,7 @@ the same command. On CUDA the forward passes run under bfloat16 autocast (``bf16
 from __future__ import annotations
 
 import contextlib
-import csv
 import itertools
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ from .cyclegan import (
 )
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
+from .training import RunLog, TrainProgress, sample_grid
 
 LOG_FIELDS = (
     *("step", "loss_g_ab", "loss_g_ba", "loss_cycle_a", "loss_cycle_b", "loss_idt_a", "loss_idt_b"),
@@ -69,18 +68,6 @@ class CycleGANTrainConfig:
     checkpoint_every: int = 500
     time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
     model: CycleGANConfig = field(default_factory=CycleGANConfig)
-
-
-@dataclass
-class TrainProgress:
-    step: int
-    steps: int
-    losses: dict[str, float]
-
-
-def _grid(rows: list[torch.Tensor]) -> torch.Tensor:
-    # rows of [n, 3, H, W] -> one [1, 3, rows*H, n*W] image
-    return torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2).unsqueeze(0)
 
 
 def train_cyclegan(
@@ -138,24 +125,16 @@ def train_cyclegan(
         info = {"direction": "A->B", "trained_steps": step, "train_seconds": round(elapsed), "crop": config.crop}
         checkpointing.save_model(out, G_AB, {**config.model.to_dict(), **info})
 
-    def sample_grid() -> None:
+    def save_samples(path: Path) -> None:
         with torch.no_grad(), autocast:
             ab = G_AB(show_a)
             rows = [show_a, ab, G_BA(ab), show_b, G_BA(show_b)]
-        save_png(_grid([r.float().cpu() for r in rows]), out / "samples" / f"step_{step:06d}.png")
+        save_png(sample_grid([r.float().cpu() for r in rows]), path)
 
     use_bf16 = config.bf16 and device.type == "cuda"
     autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-    log_path = out / "log.csv"
-    out.mkdir(parents=True, exist_ok=True)
-    new_log = not log_path.exists()
-    started = time.monotonic() - elapsed
-    session_start = time.monotonic()
     n, zero = config.batch, torch.zeros((), device=device)
-    with open(log_path, "a", newline="") as log_file:
-        log = csv.writer(log_file)
-        if new_log:
-            log.writerow(LOG_FIELDS)
+    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
         while step < config.steps:
             lr = learning_rate(step, lr=config.lr, steps=config.steps, decay_start=decay_start)
             for group in (*opt_g.param_groups, *opt_d.param_groups):
@@ -191,20 +170,19 @@ def train_cyclegan(
             loss_d.backward()
             opt_d.step()
             step += 1
-            elapsed = time.monotonic() - started
+            elapsed = run.elapsed
 
             if step % config.log_every == 0 or step == config.steps:
                 values = [l_g_ab, l_g_ba, l_cyc_a, l_cyc_b, l_idt_a, l_idt_b, l_d_a, l_d_b]
                 losses = dict(zip(LOG_FIELDS[1:-2], (round(float(v.detach()), 5) for v in values), strict=True))
-                log.writerow([step, *losses.values(), f"{lr:.3g}", round(elapsed, 1)])
-                log_file.flush()
+                run.write([step, *losses.values(), f"{lr:.3g}", round(elapsed, 1)])
                 if callback is not None and callback(TrainProgress(step, config.steps, losses)):
                     break
             if step % config.sample_every == 0 or step == config.steps:
-                sample_grid()
+                save_samples(run.sample_path(step))
             if step % config.checkpoint_every == 0:
                 save()
-            if config.time_limit_s is not None and time.monotonic() - session_start > config.time_limit_s:
+            if run.out_of_time():
                 break
     save()
     return out / "model.safetensors"

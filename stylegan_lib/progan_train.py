@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import csv
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +38,7 @@ from . import checkpointing, progan
 from .data import list_images
 from .images import save_png
 from .progan import DCGANConfig, ProGANConfig
+from .training import RunLog
 
 LOG_FIELDS = (
     *("step", "kimg", "stage", "alpha", "batch", "loss_d", "loss_g", "penalty", "d_real", "d_fake", "seconds"),
@@ -283,15 +282,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
         checkpointing.save_model(out, G_ema, {**model.to_dict(), **info})
 
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "log.csv"
-    new_log = not log_path.exists()
-    started = time.monotonic() - elapsed
-    session_start = time.monotonic()
-    with open(log_path, "a", newline="") as log_file:
-        log = csv.writer(log_file)
-        if new_log:
-            log.writerow(LOG_FIELDS)
+    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
         while shown < total:
             k, alpha = position(phases, shown)
             kw = {"stage": k, "alpha": alpha}  # the DCGAN takes its one stage, alpha 1
@@ -327,24 +318,23 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             if config.ema_rampup is not None:
                 beta = min(beta, 0.5 ** (n / (config.ema_rampup * shown)))
             progan.update_ema(G_ema, G, beta=beta)
-            elapsed = time.monotonic() - started
+            elapsed = run.elapsed
 
             done = shown >= total
             if step % config.log_every == 0 or done:
                 values = (loss_d, loss_g, penalty, d_real.mean(), d_fake.mean())
                 losses = dict(zip(LOG_FIELDS[5:-1], (round(float(v.detach()), 5) for v in values), strict=True))
-                log.writerow([step, round(shown / 1000, 3), k, round(alpha, 4), n, *losses.values(), round(elapsed, 1)])
-                log_file.flush()
+                run.write([step, round(shown / 1000, 3), k, round(alpha, 4), n, *losses.values(), round(elapsed, 1)])
                 if callback is not None and callback(TrainProgress(step, shown, total, k, alpha, losses)):
                     break
             if step % config.sample_every == 0 or done:
                 with torch.no_grad():
                     images = torch.cat([G_ema(z, **kw).float().cpu() for z in fixed_z.split(16)])
                 images = images.add(1).div(2).clamp(0, 1)  # [num_samples, 3, r, r] in [0, 1]
-                save_png(_grid(images, resolution=R), out / "samples" / f"step_{step:06d}.png")
+                save_png(_grid(images, resolution=R), run.sample_path(step))
             if step % config.checkpoint_every == 0:
                 save()
-            if config.time_limit_s is not None and time.monotonic() - session_start > config.time_limit_s:
+            if run.out_of_time():
                 break
     save()
     return out / "model.safetensors"

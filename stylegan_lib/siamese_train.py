@@ -13,8 +13,6 @@ into commands that fit a 10-minute limit and resumed with the same command.
 from __future__ import annotations
 
 import contextlib
-import csv
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ from .siamese import (
     transformation_cosine,
 )
 from .tiling import combo
+from .training import RunLog, TrainProgress, sample_grid
 
 LOG_FIELDS = (
     *("step", "loss_d1", "loss_d2", "loss_d3", "loss_spread", "loss_g1", "loss_g2"),
@@ -66,18 +65,6 @@ class SiameseTrainConfig:
     checkpoint_every: int = 500
     time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
     model: SiameseConfig = field(default_factory=SiameseConfig)
-
-
-@dataclass
-class TrainProgress:
-    step: int
-    steps: int
-    losses: dict[str, float]
-
-
-def _grid(rows: list[torch.Tensor]) -> torch.Tensor:
-    # rows of [n, 3, H, W] -> one [1, 3, rows*H, n*W] image
-    return torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2).unsqueeze(0)
 
 
 def train_siamese(
@@ -127,16 +114,8 @@ def train_siamese(
     autocast = (
         torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     )
-    log_path = out / "log.csv"
-    out.mkdir(parents=True, exist_ok=True)
-    new_log = not log_path.exists()
-    started = time.monotonic() - elapsed
-    session_start = time.monotonic()
     n = config.batch
-    with open(log_path, "a", newline="") as log_file:
-        log = csv.writer(log_file)
-        if new_log:
-            log.writerow(LOG_FIELDS)
+    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
         while step < config.steps:
             a = sampler_a.sample(2 * n).to(device)  # [2N, 3, 2S, 2S]: A1 = a[:N], A2 = a[N:]
             b = sampler_b.sample(n).to(device)  # [N, 3, 2S, 2S]
@@ -164,7 +143,7 @@ def train_siamese(
             loss_g.backward()
             opt_g.step()
             step += 1
-            elapsed = time.monotonic() - started
+            elapsed = run.elapsed
 
             if step % config.log_every == 0 or step == config.steps:
                 with torch.no_grad():
@@ -172,18 +151,14 @@ def train_siamese(
                 norms = [d_b.norm(dim=1).mean(), d_ab.detach().norm(dim=1).mean()]
                 values = [l_d1, l_d2, l_d3, l_spread, l_g1, l_g2, cos, *norms]
                 losses = dict(zip(LOG_FIELDS[1:-1], (round(float(v.detach()), 5) for v in values), strict=True))
-                log.writerow([step, *losses.values(), round(elapsed, 1)])
-                log_file.flush()
+                run.write([step, *losses.values(), round(elapsed, 1)])
                 if callback is not None and callback(TrainProgress(step, config.steps, losses)):
                     break
             if step % config.sample_every == 0 or step == config.steps:
-                save_png(
-                    _grid([a[:6].float().cpu(), ab[:6].detach().float().cpu()]),
-                    out / "samples" / f"step_{step:06d}.png",
-                )
+                save_png(sample_grid([a[:6].float().cpu(), ab[:6].detach().float().cpu()]), run.sample_path(step))
             if step % config.checkpoint_every == 0:
                 save()
-            if config.time_limit_s is not None and time.monotonic() - session_start > config.time_limit_s:
+            if run.out_of_time():
                 break
     save()
     return out / "model.safetensors"

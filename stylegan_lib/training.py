@@ -1,0 +1,68 @@
+"""What the training loops share: the run folder's log and clocks, progress, sample grids.
+
+Every trainer (siamese_train, cyclegan_train, adain_train, progan_train) keeps ``log.csv``
+appended across resumes, counts ``elapsed`` training time over all sessions (restored from
+the run state) and stops a session cleanly after ``time_limit_s`` of wall time.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    steps: int
+    losses: dict[str, float]
+
+
+def sample_grid(rows: list[torch.Tensor]) -> torch.Tensor:
+    # rows of [n, 3, H, W] -> one [1, 3, rows*H, n*W] image
+    return torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2).unsqueeze(0)
+
+
+class RunLog:
+    """``out/log.csv`` (header written once, a row flushed per call) and the run's clocks.
+
+    ``elapsed``: training seconds over every session, continuing from the resumed value;
+    ``out_of_time()``: this session has run longer than ``time_limit_s`` (None: never).
+    """
+
+    def __init__(self, out: Path, fields: Sequence[str], *, elapsed: float, time_limit_s: float | None):
+        self.out, self.fields, self.time_limit_s = Path(out), tuple(fields), time_limit_s
+        self._started = time.monotonic() - elapsed
+        self._session_start = time.monotonic()
+
+    def __enter__(self) -> RunLog:
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = self.out / "log.csv"
+        new = not path.exists()
+        self._file = open(path, "a", newline="")  # closed in __exit__
+        self._writer = csv.writer(self._file)
+        if new:
+            self._writer.writerow(self.fields)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+
+    def write(self, row: Sequence) -> None:
+        self._writer.writerow(row)
+        self._file.flush()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def out_of_time(self) -> bool:
+        return self.time_limit_s is not None and time.monotonic() - self._session_start > self.time_limit_s
+
+    def sample_path(self, step: int) -> Path:
+        return self.out / "samples" / f"step_{step:06d}.png"
