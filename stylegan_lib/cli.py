@@ -95,24 +95,17 @@ def _nst(args: argparse.Namespace) -> int:
 _NST_SKIP = ("callback", "vgg", "content_layers", "style_layers")
 
 
-def _train_siamese(args: argparse.Namespace) -> int:
+def _run_training(train, config, *, quiet: bool) -> int:
+    """Run a step-counted trainer under a tqdm bar showing its latest losses."""
     from tqdm import tqdm
 
-    from .siamese import SiameseConfig
-    from .siamese_train import SiameseTrainConfig, train_siamese
-
-    model = SiameseConfig(**signature_kwargs(args, SiameseConfig))
-    kwargs = signature_kwargs(args, SiameseTrainConfig, skip=_TRAIN_SKIP)
-    config = SiameseTrainConfig(
-        domain_a=args.domain_a, domain_b=args.domain_b, out=str(args.out), model=model, **kwargs
-    )
-    bar = tqdm(total=config.steps, unit="step", disable=args.quiet)
+    bar = tqdm(total=config.steps, unit="step", disable=quiet)
 
     def callback(progress) -> None:
         bar.n = progress.step
         bar.set_postfix(progress.losses, refresh=True)
 
-    weights = train_siamese(config, callback=callback)
+    weights = train(config, callback=callback)
     bar.close()
     print(f"wrote {weights}")
     return 0
@@ -121,41 +114,24 @@ def _train_siamese(args: argparse.Namespace) -> int:
 _TRAIN_SKIP = ("domain_a", "domain_b", "out", "model")
 
 
-def _train_cyclegan(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def _add_translation_trainer(train, name: str, *, help: str, train_config, model_config, trainer) -> None:
+    """``train NAME --domain-a DIR... --domain-b DIR... --out RUN``: an unpaired photo -> painting GAN."""
 
-    from .cyclegan import CycleGANConfig
-    from .cyclegan_train import CycleGANTrainConfig, train_cyclegan
+    def run(args: argparse.Namespace) -> int:
+        model = model_config(**signature_kwargs(args, model_config))
+        kwargs = signature_kwargs(args, train_config, skip=_TRAIN_SKIP)
+        config = train_config(domain_a=args.domain_a, domain_b=args.domain_b, out=str(args.out), model=model,
+                              **kwargs)  # fmt: skip
+        return _run_training(trainer, config, quiet=args.quiet)
 
-    model = CycleGANConfig(**signature_kwargs(args, CycleGANConfig))
-    kwargs = signature_kwargs(args, CycleGANTrainConfig, skip=_TRAIN_SKIP)
-    config = CycleGANTrainConfig(
-        domain_a=args.domain_a, domain_b=args.domain_b, out=str(args.out), model=model, **kwargs
-    )
-    bar = tqdm(total=config.steps, unit="step", disable=args.quiet)
-
-    def callback(progress) -> None:
-        bar.n = progress.step
-        bar.set_postfix(progress.losses, refresh=True)
-
-    weights = train_cyclegan(config, callback=callback)
-    bar.close()
-    print(f"wrote {weights}")
-    return 0
-
-
-def _add_train_cyclegan_parser(train) -> None:
-    from .cyclegan import CycleGANConfig
-    from .cyclegan_train import CycleGANTrainConfig
-
-    sub = train.add_parser("cyclegan", help="CycleGAN: ResNet generators, PatchGAN discriminators (seed 004)")
+    sub = train.add_parser(name, help=help)
     sub.add_argument("--domain-a", nargs="+", required=True, help="folder(s) of domain A images (photos)")
     sub.add_argument("--domain-b", nargs="+", required=True, help="folder(s) of domain B images (paintings)")
     sub.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a run)")
     sub.add_argument("-q", "--quiet", action="store_true")
-    add_signature_options(sub, CycleGANTrainConfig, skip=_TRAIN_SKIP)
-    add_signature_options(sub, CycleGANConfig)
-    sub.set_defaults(run=_train_cyclegan)
+    add_signature_options(sub, train_config, skip=_TRAIN_SKIP)
+    add_signature_options(sub, model_config)
+    sub.set_defaults(run=run)
 
 
 def _train_progan(args: argparse.Namespace) -> int:
@@ -259,24 +235,13 @@ def _progan(args: argparse.Namespace) -> int:
 
 
 def _train_adain(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from .adain import AdaINConfig
     from .adain_train import AdaINTrainConfig, train_adain
 
     model = AdaINConfig(**signature_kwargs(args, AdaINConfig))
     kwargs = signature_kwargs(args, AdaINTrainConfig, skip=_ADAIN_TRAIN_SKIP)
     config = AdaINTrainConfig(content=args.content, style=args.style, out=str(args.out), model=model, **kwargs)
-    bar = tqdm(total=config.steps, unit="step", disable=args.quiet)
-
-    def callback(progress) -> None:
-        bar.n = progress.step
-        bar.set_postfix(progress.losses, refresh=True)
-
-    weights = train_adain(config, callback=callback)
-    bar.close()
-    print(f"wrote {weights}")
-    return 0
+    return _run_training(train_adain, config, quiet=args.quiet)
 
 
 _ADAIN_TRAIN_SKIP = ("content", "style", "out", "model")
@@ -353,11 +318,13 @@ def _add_progan_parser(tasks) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import publish
+    from .cyclegan import CycleGANConfig
+    from .cyclegan_train import CycleGANTrainConfig, train_cyclegan
     from .nst import stylize
     from .progan import ProGANConfig
     from .progan_train import ProGANTrainConfig
     from .siamese import SiameseConfig
-    from .siamese_train import SiameseTrainConfig
+    from .siamese_train import SiameseTrainConfig, train_siamese
     from .tiling import translate_hd
     from .translate import METHODS
 
@@ -373,15 +340,22 @@ def build_parser() -> argparse.ArgumentParser:
     nst.set_defaults(run=_nst)
 
     train = tasks.add_parser("train", help="train a model").add_subparsers(dest="method", required=True)
-    siamese = train.add_parser("siamese", help="Siamese GAN with the Combo model (seed 000)")
-    siamese.add_argument("--domain-a", nargs="+", required=True, help="folder(s) of domain A images (photos)")
-    siamese.add_argument("--domain-b", nargs="+", required=True, help="folder(s) of domain B images (paintings)")
-    siamese.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a run)")
-    siamese.add_argument("-q", "--quiet", action="store_true")
-    add_signature_options(siamese, SiameseTrainConfig, skip=_TRAIN_SKIP)
-    add_signature_options(siamese, SiameseConfig)
-    siamese.set_defaults(run=_train_siamese)
-    _add_train_cyclegan_parser(train)
+    _add_translation_trainer(
+        train,
+        "siamese",
+        help="Siamese GAN with the Combo model (seed 000)",
+        train_config=SiameseTrainConfig,
+        model_config=SiameseConfig,
+        trainer=train_siamese,
+    )
+    _add_translation_trainer(
+        train,
+        "cyclegan",
+        help="CycleGAN: ResNet generators, PatchGAN discriminators (seed 004)",
+        train_config=CycleGANTrainConfig,
+        model_config=CycleGANConfig,
+        trainer=train_cyclegan,
+    )
 
     pro = train.add_parser("progan", help="progressive GAN (seed 003) or, with --dcgan, the DCGAN baseline (seed 002)")
     pro.add_argument("--data", type=Path, required=True, help="folder of training images (faces)")
