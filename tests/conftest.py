@@ -87,6 +87,17 @@ def style_painting(shared_dir):
     return open_image(shared_dir / "data" / "vangogh2photo" / "paintings_heldout" / "painting_0361.jpg")
 
 
+@pytest.fixture(scope="session")
+def domains(shared_dir, tmp_path_factory) -> tuple[Path, Path]:
+    """Two tiny unpaired domains for the GAN trainers: 6 landscape photos (A), 6 Van Gogh paintings (B)."""
+    root = tmp_path_factory.mktemp("domains")
+    for name, folder in (("a", "photos_train"), ("b", "paintings_train")):
+        (root / name).mkdir()
+        for path in sorted((shared_dir / "data" / "vangogh2photo" / folder).glob("*.jpg"))[:6]:
+            shutil.copy(path, root / name / path.name)
+    return root / "a", root / "b"
+
+
 def _free_port() -> int:
     import socket
 

@@ -1,7 +1,6 @@
 """CycleGAN training on tiny real crops: learning, exact resume, shipped weights, CLI, full-frame inference."""
 
 import csv
-import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -22,16 +21,6 @@ from stylegan_lib.images import open_image, pil_to_tensor
 
 TINY = CycleGANConfig(ngf=4, n_blocks=1, ndf=8)
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def domains(shared_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("domains")
-    for name, folder in (("a", "photos_train"), ("b", "paintings_train")):
-        (root / name).mkdir()
-        for path in sorted((shared_dir / "data" / "vangogh2photo" / folder).glob("*.jpg"))[:6]:
-            shutil.copy(path, root / name / path.name)
-    return root / "a", root / "b"
 
 
 def config(domains, out, **kw):

@@ -1,7 +1,6 @@
 """Siamese GAN training: a few real steps on tiny real crops, resume, shipped weights, CLI."""
 
 import csv
-import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -18,16 +17,6 @@ from stylegan_lib.siamese_train import SiameseTrainConfig, train_siamese
 
 TINY = SiameseConfig(tile=16, lenvec=8, ngf=4, n_blocks=1, ndf=4)
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def domains(shared_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("domains")
-    for name, folder in (("a", "photos_train"), ("b", "paintings_train")):
-        (root / name).mkdir()
-        for path in sorted((shared_dir / "data" / "vangogh2photo" / folder).glob("*.jpg"))[:6]:
-            shutil.copy(path, root / name / path.name)
-    return root / "a", root / "b"
 
 
 def config(domains, out, **kw):
