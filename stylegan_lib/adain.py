@@ -328,10 +328,7 @@ def load_decoder(
     """A shipped decoder (resolved by hub.py; fp16 storage is cast to ``dtype``), frozen, eval mode."""
     from . import hub
 
-    resolved = hub.resolve(name, path=path)
-    config = AdaINConfig.from_dict(resolved.config)
-    decoder = hub.load_model_weights(Decoder(config), resolved)
-    return decoder.requires_grad_(False).eval().to(device=device, dtype=dtype), config
+    return hub.load_frozen(name, Decoder, AdaINConfig, path=path, device=device, dtype=dtype)
 
 
 @functools.lru_cache(maxsize=4)

@@ -296,6 +296,30 @@ def load_model_weights(module: torch.nn.Module, resolved: ResolvedWeights) -> to
     return module
 
 
+def load_frozen(
+    name: str,
+    build,
+    config_type,
+    *,
+    path: str | os.PathLike | None = None,
+    architecture: str | None = None,
+    kind: str = "model",
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+):
+    """(module, config) of a shipped model: resolve ``name``, read its config with
+    ``config_type.from_dict``, ``build(config)``, load strictly, then freeze, eval, move to
+    ``device`` / ``dtype``. ``architecture``: what config.json must say it is (when it says);
+    ``kind`` names the expected model in the error."""
+    resolved = resolve(name, path=path)
+    found = resolved.config.get("architecture", architecture)
+    if architecture is not None and found != architecture:
+        raise ValueError(f"{resolved.path} holds a {found!r} model, not a {kind}")
+    config = config_type.from_dict(resolved.config)
+    module = load_model_weights(build(config), resolved)
+    return module.requires_grad_(False).eval().to(device=device, dtype=dtype), config
+
+
 def availability(name: str) -> str | None:
     """None when ``name`` resolves; otherwise the user-facing reason (for the app)."""
     try:

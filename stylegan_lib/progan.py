@@ -398,10 +398,5 @@ def load_generator(
     """The shipped ProGAN face generator (G_ema, resolved by hub.py), frozen and in eval mode."""
     from . import hub
 
-    resolved = hub.resolve("progan-faces", path=path)
-    architecture = resolved.config.get("architecture", "progan")
-    if architecture != "progan":
-        raise ValueError(f"{resolved.path} holds a {architecture!r} model, not a ProGAN generator")
-    config = ProGANConfig.from_dict(resolved.config)
-    G = hub.load_model_weights(Generator(config), resolved)
-    return G.requires_grad_(False).eval().to(device=device, dtype=dtype), config
+    return hub.load_frozen("progan-faces", Generator, ProGANConfig, path=path, architecture="progan",
+                           kind="ProGAN generator", device=device, dtype=dtype)  # fmt: skip

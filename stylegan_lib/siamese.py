@@ -169,7 +169,4 @@ def load_generator(
     """A shipped generator (resolved by hub.py), frozen and in eval mode."""
     from . import hub
 
-    resolved = hub.resolve(name, path=path)
-    config = SiameseConfig.from_dict(resolved.config)
-    G = hub.load_model_weights(Generator(config), resolved)
-    return G.requires_grad_(False).eval().to(device=device, dtype=dtype), config
+    return hub.load_frozen(name, Generator, SiameseConfig, path=path, device=device, dtype=dtype)
