@@ -106,6 +106,11 @@ def whole_frame_pixels(method: str, device: torch.device | str) -> int:
     return WHOLE_FRAME_PIXELS.get(_device_type(device), WHOLE_FRAME_PIXELS["cpu"])
 
 
+def runs_whole_frame(height: int, width: int, *, whole_frame_pixels: int) -> bool:
+    """Whether :func:`translate_image` sends a height x width frame through G in one call."""
+    return height * width <= whole_frame_pixels and min(height, width) >= _MIN_WHOLE_SIDE
+
+
 def translate_image(
     G: Callable[[torch.Tensor], torch.Tensor],
     image,
@@ -130,8 +135,7 @@ def translate_image(
         and src.dtype == np.uint8
         and src.ndim == 3
         and src.shape[2] == 3
-        and src.shape[0] * src.shape[1] <= whole_frame_pixels
-        and min(src.shape[:2]) >= _MIN_WHOLE_SIDE
+        and runs_whole_frame(*src.shape[:2], whole_frame_pixels=whole_frame_pixels)
     ):
         with torch.inference_mode():
             src = np.ascontiguousarray(src) if src.flags.writeable else src.copy()  # torch wants writable memory

@@ -88,7 +88,7 @@ def paint(img: Image.Image, method: str, *, overlap: int, progress=None) -> Pain
         array = translate.translate_image(G, img, tile=tile, overlap=overlap, whole_frame_pixels=whole,
                                           batch=batch, device=DEVICE,
                                           callback=report if progress is not None else None)  # fmt: skip
-    if img.width * img.height <= whole and min(img.size) >= 16:
+    if translate.runs_whole_frame(img.height, img.width, whole_frame_pixels=whole):
         layout, seam_tile = "the whole frame at once", None
     else:
         layout = f"{tile}-px tiles" + (f", {overlap}-px overlap" if overlap else "")
