@@ -46,12 +46,13 @@ def main(argv=None) -> None:
     parser.add_argument("--subset-size", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--weights", default=None, help="model folder (default: hub.py)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    G, config = progan.load_generator(device=args.device)
-    crop_box = hub.resolve("progan-faces").config.get("crop_box", "")  # as in training (config.json)
+    G, config = progan.load_generator(path=args.weights, device=args.device)
+    crop_box = hub.resolve("progan-faces", path=args.weights).config.get("crop_box", "")  # as in training (config.json)
     box = tuple(int(v) for v in crop_box.split(",")) if crop_box else None
     R = config.img_resolution
     heldout = _faces(args.faces / "heldout", num=args.num, resolution=R, box=box, seed=args.seed)

@@ -114,7 +114,7 @@ REGISTRY: dict[str, ModelEntry] = {
         repo_id="stylegan-lib/adain-decoder",
         revision="v1",
         description="AdaIN decoder for fast arbitrary style transfer (Huang & Belongie 2017)",
-        sha256="921c550e98292aec9e1a492aaec9da6f5ccacae6eff724b52281580650045df1",
+        sha256="a05f994c19c742f9dead1903b0d236cf7eb619736d1282e5af7f70d70e6531d4",
     ),
 }
 

@@ -125,6 +125,7 @@ def closest_latent(
     seed: int = 0,
     init: torch.Tensor | None = None,
     callback: Callable[[SearchProgress], bool | None] | None = None,
+    cuda_graph: bool | None = None,
 ) -> SearchResult:
     """The latent whose image is closest to ``target`` ([1, 3, R, R] or [3, R, R] in [0, 1]).
 
@@ -140,6 +141,11 @@ def closest_latent(
     best candidate's loss after i steps (``steps + 1`` values). ``callback(SearchProgress)`` runs
     after every evaluation; returning True stops the search early. G is frozen (requires_grad
     False) and put in eval mode during the search; both are restored afterwards.
+
+    ``cuda_graph`` (default: on for CUDA): one search step (G forward, backward to z, Adam) is
+    captured once in a CUDA graph and replayed, which removes the per-step launch overhead of
+    G's many small kernels; the results are those of the eager loop. Without a callback the
+    loop never waits for the GPU until the end.
     """
     if target.ndim == 3:
         target = target[None]
@@ -156,49 +162,103 @@ def closest_latent(
         raise ValueError(f"init must be [restarts, {z_dim}] starting latents, got {list(init.shape)}")
     else:
         z = init.detach().to(device=param.device, dtype=param.dtype).clone()
+    use_graph = param.device.type == "cuda" if cuda_graph is None else cuda_graph
+    if use_graph and param.device.type != "cuda":
+        raise ValueError("cuda_graph=True needs G on a CUDA device")
     z.requires_grad_(True)
-    optimizer = torch.optim.Adam([z], lr=lr)
+    optimizer = torch.optim.Adam([z], lr=lr, capturable=use_graph)
+
+    def evaluate() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        # at the current z: (per-candidate loss [K], best loss [], best image [3, R, R], best z [z_dim])
+        image = G(z).add(1).div(2).clamp(0, 1)  # [K, 3, R, R]
+        loss = (image - target).abs().flatten(1).sum(1) + (z.norm(dim=1) - math.sqrt(z_dim)).abs()  # [K]
+        best_loss, best = loss.min(dim=0)
+        best = best.view(1)  # index_select copies, and (unlike indexing with a 0-dim tensor) never syncs
+        return loss, best_loss.detach(), image.detach().index_select(0, best)[0], z.detach().index_select(0, best)[0]
+
+    def step() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # evaluate at z, then one Adam step; returns the evaluation's best (loss, image, z)
+        loss, *best = evaluate()
+        optimizer.zero_grad(set_to_none=False)
+        loss.sum().backward()
+        optimizer.step()
+        return tuple(best)
 
     requires_grad = [p.requires_grad for p in G.parameters()]
     training = G.training
     G.requires_grad_(False).eval()
-    frames, losses = [], []
+    frames: list[torch.Tensor] = []
+    loss_buf = torch.empty(steps + 1, device=param.device, dtype=param.dtype)  # read once at the end
     try:
-        for step in range(steps + 1):
-            image = G(z).add(1).div(2).clamp(0, 1)  # [K, 3, R, R]
-            if image.shape[1:] != target.shape[1:]:
-                raise ValueError(
-                    f"target is {list(target.shape[1:])} but G makes {list(image.shape[1:])}: "
-                    "use prepare_target(image, resolution=...)"
-                )
-            loss = (image - target).abs().flatten(1).sum(1) + (z.norm(dim=1) - math.sqrt(z_dim)).abs()  # [K]
-            best = int(loss.argmin())
-            best_image = image[best].detach()
-            losses.append(loss[best].item())
-            if step % frame_every == 0:
+        with torch.no_grad():
+            image = G(z[:1])
+        if image.shape[1:] != target.shape[1:]:
+            raise ValueError(
+                f"target is {list(target.shape[1:])} but G makes {list(image.shape[1:])}: "
+                "use prepare_target(image, resolution=...)"
+            )
+        advance = _graphed(step, z, optimizer) if use_graph and steps > 0 else step
+        done = steps
+        for i in range(steps + 1):
+            if i < steps:
+                best_loss, best_image, best_z = advance()  # z_i's best; z is now z_{i+1}
+            else:
+                with torch.no_grad():
+                    best_loss, best_image, best_z = evaluate()[1:]
+            loss_buf[i] = best_loss
+            if i % frame_every == 0:
                 frames.append(best_image.clone())
             if callback is not None:
-                progress = SearchProgress(step, steps, losses[-1], psnr(best_image, target[0]), best_image)
+                progress = SearchProgress(i, steps, best_loss.item(), psnr(best_image, target[0]), best_image.clone())
                 if callback(progress) is True:
+                    done = i
                     break
-            if step == steps:
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            optimizer.step()
+        best_image, best_z = best_image.clone(), best_z.clone()  # graph outputs are overwritten by a replay
     finally:
         for p, flag in zip(G.parameters(), requires_grad, strict=True):
             p.requires_grad_(flag)
         G.train(training)
 
+    losses = loss_buf[: done + 1].tolist()
     return SearchResult(
-        latent=z[best].detach().clone(),
+        latent=best_z,
         image=best_image,
         psnr=psnr(best_image, target[0]),
         loss=losses[-1],
         frames=frames,
         losses=losses,
     )
+
+
+def _graphed(step: Callable[[], tuple], z: torch.Tensor, optimizer: torch.optim.Optimizer) -> Callable[[], tuple]:
+    """``step`` captured in a CUDA graph; returns a function that replays it and gives its outputs.
+
+    Three warm-up steps on a side stream allocate z.grad and Adam's state (the graph needs them
+    to exist), then z and the optimiser state are put back as they were, so the search starts
+    where the eager loop would.
+    """
+    z0 = z.detach().clone()
+    side = torch.cuda.Stream(device=z.device)
+    side.wait_stream(torch.cuda.current_stream(z.device))
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream(z.device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        outputs = step()
+    with torch.no_grad():
+        z.copy_(z0)
+        for state in optimizer.state.values():
+            for value in state.values():
+                if torch.is_tensor(value):
+                    value.zero_()  # Adam: step count and both moments, as before its first step
+
+    def replay() -> tuple:
+        graph.replay()
+        return outputs
+
+    return replay
 
 
 def prepare_target(

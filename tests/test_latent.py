@@ -124,6 +124,23 @@ def test_callback_stops_early(G, target):
     assert [p.step for p in progress] == [0, 1, 2, 3] and progress[-1].steps == 50
     assert len(result.losses) == 4 and result.loss == progress[-1].loss
     assert progress[-1].frame.shape == (3, 16, 16) and math.isfinite(progress[-1].psnr)
+    # the search had already taken its 4th step: the latent returned is still the one of step 3's image
+    torch.testing.assert_close(generate(G, result.latent[None])[0], result.image)
+    torch.testing.assert_close(result.image, progress[-1].frame)
+
+
+def test_cuda_graph_needs_a_cuda_generator(G, target):
+    with pytest.raises(ValueError, match="CUDA"):
+        latent.closest_latent(G, target, steps=2, cuda_graph=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA-graph search needs a GPU")
+def test_cuda_graph_search_equals_the_eager_loop(target):
+    G = tiny_G(4).cuda()
+    runs = [latent.closest_latent(G, target, steps=30, restarts=4, cuda_graph=flag) for flag in (False, True)]
+    torch.testing.assert_close(runs[1].latent, runs[0].latent, atol=1e-4, rtol=0)
+    assert runs[1].losses == pytest.approx(runs[0].losses, rel=1e-4)
+    assert len(runs[1].frames) == len(runs[0].frames)
 
 
 def test_closest_latent_rejects_a_wrong_size_target(G):
