@@ -77,23 +77,23 @@ REGISTRY: dict[str, ModelEntry] = {
     # download that does not match it is refused.
     "siamese-vangogh": ModelEntry(
         repo_id="stylegan-lib/siamese-vangogh",
-        revision="v1",
+        revision="v2",
         description="Siamese GAN generator, landscape photo -> Van Gogh, applied by tiles (seed 000)",
-        sha256="0157c4bd9cfd1d762f506636ee1888c848fff054c664783977c8d707bcde1de4",
+        sha256="dbd00b24a913e578a28b0be6163145b291de5823e7cf2f85c9145c9cf3608a7d",
     ),
     # The same generator trained without the Combo model (D sees single tiles): the naive
     # baseline the Van Gogh HD tab compares against.
     "siamese-vangogh-naive": ModelEntry(
         repo_id="stylegan-lib/siamese-vangogh-naive",
-        revision="v1",
+        revision="v2",
         description="Siamese GAN generator trained on single tiles, without Combo (baseline)",
-        sha256="b6b3c2632ca971a41995c0ae3be6c34b1ee048df65f8254c01ad11fcd5056f02",
+        sha256="97fcbe6c7fa21516553b11a08ded1b63decca6b3543f70ca9ab55493a71ac78b",
     ),
     "cyclegan-vangogh": ModelEntry(
         repo_id="stylegan-lib/cyclegan-vangogh",
-        revision="v1",
+        revision="v2",
         description="CycleGAN generator, landscape photo -> Van Gogh (seed 004)",
-        sha256="2c987690d7f9c8488ffecd90c64cf3d65e09061bced065c5428e47e0af6cd4a4",
+        sha256="6633e3bf36ed04c37a462c4a6571504e2d3dac3abba4bbe57371db7363108654",
     ),
     # An evaluation tool, not a product model: photo-vs-painting classifier on 64x64 tiles,
     # used to report "does it look like Van Gogh" for the translation methods.
@@ -112,7 +112,7 @@ REGISTRY: dict[str, ModelEntry] = {
     # Fast arbitrary style transfer (issue #7): the AdaIN decoder; its encoder is vgg19-caffe.
     "adain-decoder": ModelEntry(
         repo_id="stylegan-lib/adain-decoder",
-        revision="v1",
+        revision="v2",
         description="AdaIN decoder for fast arbitrary style transfer (Huang & Belongie 2017)",
         sha256="a05f994c19c742f9dead1903b0d236cf7eb619736d1282e5af7f70d70e6531d4",
     ),

@@ -73,11 +73,11 @@ def test_published_checkpoint_downloads_and_verifies_offline(tmp_path, monkeypat
     spec = hub.REGISTRY[name]
     assert (release.repo_id, release.revision, release.sha256) == (spec.repo_id, spec.revision, spec.sha256)
     assert [c[0] for c in remote.calls] == ["create_repo", "upload_folder", "create_tag"]
-    assert remote.calls[2] == ("create_tag", spec.repo_id, "v1", release.commit)
+    assert remote.calls[2] == ("create_tag", spec.repo_id, spec.revision, release.commit)
     assert publish.registry_note(release) == "hub.REGISTRY already pins siamese-vangogh at this release."
 
     # what was uploaded, served from a Hub cache; no local checkpoint to fall back on
-    lay_out_repo(hub_cache, spec.repo_id, spec.revision, remote.files(spec.repo_id, "v1"))
+    lay_out_repo(hub_cache, spec.repo_id, spec.revision, remote.files(spec.repo_id, spec.revision))
     monkeypatch.setenv("STYLEGAN_LIB_CHECKPOINTS", str(tmp_path / "none"))
     resolved = hub.resolve(name)
     assert resolved.source == "hub" and resolved.config == json.loads((CHECKPOINTS / name / "config.json").read_text())

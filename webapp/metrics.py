@@ -16,6 +16,7 @@ from PIL import Image
 
 from stylegan_lib.domain import load_domain_classifier, painting_share, structure_preservation
 from stylegan_lib.images import fit_longest_side, pil_to_tensor
+from stylegan_lib.siamese import SiameseConfig
 from stylegan_lib.tiling import seam_score
 
 from .common import WEIGHTS_ERRORS
@@ -73,7 +74,7 @@ def table(rows: list[tuple[str, str, Quality]]) -> str:
     return "\n".join(lines)
 
 
-REFERENCE_TILE = 32  # the Siamese GANs' tile: the photo's own seam score on that grid is the baseline
+REFERENCE_TILE = SiameseConfig.tile  # the shipped Siamese GANs' tile (64): the photo's own seams on that grid
 
 
 def reference(photo: Image.Image) -> tuple[str, str, Quality]:
