@@ -144,8 +144,10 @@ def closest_latent(
 
     ``cuda_graph`` (default: on for CUDA): one search step (G forward, backward to z, Adam) is
     captured once in a CUDA graph and replayed, which removes the per-step launch overhead of
-    G's many small kernels; the results are those of the eager loop. Without a callback the
-    loop never waits for the GPU until the end.
+    G's many small kernels. It is the eager loop's computation; results differ only by floating
+    point (cuDNN may choose other convolution algorithms inside a graph), which 200 steps of this
+    non-convex search can amplify into a different latent of similar PSNR. Without a callback
+    the loop never waits for the GPU until the end.
     """
     if target.ndim == 3:
         target = target[None]
