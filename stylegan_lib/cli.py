@@ -167,7 +167,7 @@ def _translate(args: argparse.Namespace) -> int:
     from .tiling import translate_hd
     from .translate import default_batch, default_overlap, load_generator, translate_image, whole_frame_pixels
 
-    kwargs = signature_kwargs(args, translate_hd, skip=("callback",))
+    kwargs = signature_kwargs(args, translate_hd, skip=("callback", "tile_on_device"))
     G, tile = load_generator(args.method, path=args.weights, device=kwargs["device"], dtype=kwargs["dtype"])
     kwargs["tile"] = args.tile or tile
     if kwargs["overlap"] is None:
@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--batch", type=int, default=None, help="tiles per batch; default: 16; cyclegan: 1 (cpu)")
     translate.add_argument("--max-pixels", type=int, default=64_000_000, help="larger inputs are downscaled")
     translate.add_argument("-q", "--quiet", action="store_true")
-    add_signature_options(translate, translate_hd, skip=("callback", "overlap", "batch"))
+    add_signature_options(translate, translate_hd, skip=("callback", "overlap", "batch", "tile_on_device"))
     translate.set_defaults(run=_translate)
     _add_progan_parser(tasks)
     _add_adain_parsers(tasks, train)

@@ -358,3 +358,38 @@ def test_memory_is_bounded_on_50_megapixels(overlap):
     # A float32 copy of the whole image alone would add 572 MiB.
     assert peak_mib - base_mib < 550
     assert peak_mib < 2048
+
+
+# ----------------------------------------------------------------------------- tiling on the device
+
+
+@pytest.mark.parametrize("h, w, tile, batch", [(50, 41, 16, 3), (1, 37, 8, 5), (64, 64, 32, 4), (23, 5, 16, 2)])
+def test_tile_on_device_equals_the_streaming_path(h, w, tile, batch):
+    # the same tiles (reflect / replicate padding included) through the same G, assembled on the device
+    torch.manual_seed(0)
+    G = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, padding_mode="reflect"), nn.InstanceNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 3, 3, padding=1), nn.Sigmoid(),
+    ).eval()  # fmt: skip
+    a = noise_image(h, w)
+    streamed = translate_hd(G, a, tile=tile, batch=batch, tile_on_device=False)
+    on_device = translate_hd(G, a, tile=tile, batch=batch, tile_on_device=True)
+    assert on_device.shape == a.shape and on_device.dtype == np.uint8
+    assert np.abs(on_device.astype(int) - streamed.astype(int)).max() <= 1  # float summation order only
+    assert (on_device != streamed).mean() < 1e-3
+    assert np.array_equal(translate_hd(nn.Identity(), a, tile=tile, batch=batch, tile_on_device=True), a)
+
+
+def test_tile_on_device_progress_stop_and_checks():
+    a = noise_image(100, 64)
+    seen = []
+    translate_hd(nn.Identity(), a, tile=32, batch=4, tile_on_device=True, callback=seen.append)
+    assert [p.done for p in seen] == [4, 8] and seen[-1].total == 8
+    with pytest.raises(TranslationStopped) as info:
+        translate_hd(nn.Identity(), a, tile=32, batch=2, tile_on_device=True, callback=lambda p: True)
+    assert info.value.progress == TileProgress(2, 8)
+    assert np.array_equal(info.value.partial[:32], a[:32]) and not info.value.partial[32:].any()
+    with pytest.raises(ValueError, match="overlap=0"):
+        translate_hd(nn.Identity(), a, tile=32, overlap=8, tile_on_device=True)
+    with pytest.raises(ValueError, match="NaN"):
+        translate_hd(lambda t: t * float("nan"), a, tile=32, tile_on_device=True)
