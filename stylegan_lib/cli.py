@@ -111,25 +111,31 @@ def _run_training(train, config, *, quiet: bool) -> int:
     return 0
 
 
-_TRAIN_SKIP = ("domain_a", "domain_b", "out", "model")
+TRANSLATION_FOLDERS = {"domain_a": "domain A images (photos)", "domain_b": "domain B images (paintings)"}
 
 
-def _add_translation_trainer(train, name: str, *, help: str, train_config, model_config, trainer) -> None:
-    """``train NAME --domain-a DIR... --domain-b DIR... --out RUN``: an unpaired photo -> painting GAN."""
+def _add_folder_trainer(
+    train, name: str, *, help: str, folders: dict[str, str], train_config, model_config, trainer
+) -> None:
+    """``train NAME --FOLDER DIR... --out RUN``: a step-counted trainer fed from folders of images.
+
+    ``folders``: the config's folder-list fields and what they hold (``--domain-a`` for ``domain_a``).
+    """
+    skip = (*folders, "out", "model")
 
     def run(args: argparse.Namespace) -> int:
         model = model_config(**signature_kwargs(args, model_config))
-        kwargs = signature_kwargs(args, train_config, skip=_TRAIN_SKIP)
-        config = train_config(domain_a=args.domain_a, domain_b=args.domain_b, out=str(args.out), model=model,
-                              **kwargs)  # fmt: skip
+        kwargs = signature_kwargs(args, train_config, skip=skip)
+        sources = {field: getattr(args, field) for field in folders}
+        config = train_config(**sources, out=str(args.out), model=model, **kwargs)
         return _run_training(trainer, config, quiet=args.quiet)
 
     sub = train.add_parser(name, help=help)
-    sub.add_argument("--domain-a", nargs="+", required=True, help="folder(s) of domain A images (photos)")
-    sub.add_argument("--domain-b", nargs="+", required=True, help="folder(s) of domain B images (paintings)")
+    for field, what in folders.items():
+        sub.add_argument("--" + field.replace("_", "-"), nargs="+", required=True, help=f"folder(s) of {what}")
     sub.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a run)")
     sub.add_argument("-q", "--quiet", action="store_true")
-    add_signature_options(sub, train_config, skip=_TRAIN_SKIP)
+    add_signature_options(sub, train_config, skip=skip)
     add_signature_options(sub, model_config)
     sub.set_defaults(run=run)
 
@@ -234,19 +240,6 @@ def _progan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_adain(args: argparse.Namespace) -> int:
-    from .adain import AdaINConfig
-    from .adain_train import AdaINTrainConfig, train_adain
-
-    model = AdaINConfig(**signature_kwargs(args, AdaINConfig))
-    kwargs = signature_kwargs(args, AdaINTrainConfig, skip=_ADAIN_TRAIN_SKIP)
-    config = AdaINTrainConfig(content=args.content, style=args.style, out=str(args.out), model=model, **kwargs)
-    return _run_training(train_adain, config, quiet=args.quiet)
-
-
-_ADAIN_TRAIN_SKIP = ("content", "style", "out", "model")
-
-
 def _adain(args: argparse.Namespace) -> int:
     from .adain import load_adain, stylize_adain
     from .images import open_image, pil_to_tensor, save_png
@@ -269,7 +262,7 @@ _ADAIN_SKIP = ("decoder", "encoder")
 
 def _add_adain_parsers(tasks, train) -> None:
     from .adain import AdaINConfig, stylize_adain
-    from .adain_train import AdaINTrainConfig
+    from .adain_train import AdaINTrainConfig, train_adain
 
     parser = tasks.add_parser("adain", help="fast arbitrary style transfer (AdaIN, Huang & Belongie 2017)",
                               description=stylize_adain.__doc__)  # fmt: skip
@@ -281,14 +274,15 @@ def _add_adain_parsers(tasks, train) -> None:
     add_signature_options(parser, stylize_adain, skip=_ADAIN_SKIP)
     parser.set_defaults(run=_adain)
 
-    sub = train.add_parser("adain", help="AdaIN decoder for fast arbitrary style transfer")
-    sub.add_argument("--content", nargs="+", required=True, help="folder(s) of content images (photos)")
-    sub.add_argument("--style", nargs="+", required=True, help="folder(s) of style images (paintings)")
-    sub.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a run)")
-    sub.add_argument("-q", "--quiet", action="store_true")
-    add_signature_options(sub, AdaINTrainConfig, skip=_ADAIN_TRAIN_SKIP)
-    add_signature_options(sub, AdaINConfig)
-    sub.set_defaults(run=_train_adain)
+    _add_folder_trainer(
+        train,
+        "adain",
+        help="AdaIN decoder for fast arbitrary style transfer",
+        folders={"content": "content images (photos)", "style": "style images (paintings)"},
+        train_config=AdaINTrainConfig,
+        model_config=AdaINConfig,
+        trainer=train_adain,
+    )
 
 
 def _add_progan_parser(tasks) -> None:
@@ -340,18 +334,20 @@ def build_parser() -> argparse.ArgumentParser:
     nst.set_defaults(run=_nst)
 
     train = tasks.add_parser("train", help="train a model").add_subparsers(dest="method", required=True)
-    _add_translation_trainer(
+    _add_folder_trainer(
         train,
         "siamese",
         help="Siamese GAN with the Combo model (seed 000)",
+        folders=TRANSLATION_FOLDERS,
         train_config=SiameseTrainConfig,
         model_config=SiameseConfig,
         trainer=train_siamese,
     )
-    _add_translation_trainer(
+    _add_folder_trainer(
         train,
         "cyclegan",
         help="CycleGAN: ResNet generators, PatchGAN discriminators (seed 004)",
+        folders=TRANSLATION_FOLDERS,
         train_config=CycleGANTrainConfig,
         model_config=CycleGANConfig,
         trainer=train_cyclegan,
