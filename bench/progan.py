@@ -25,9 +25,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
+from stylegan_lib import hub
 from stylegan_lib.latent import closest_latent, norm_preserving_interpolation, render_frames, save_gif
 from stylegan_lib.progan import Generator, ProGANConfig, generate, load_generator, sample_latents
-from stylegan_lib.progan_train import FaceImages
+from stylegan_lib.progan_train import FaceImages, parse_box
 
 
 def _sync(device: torch.device) -> None:
@@ -90,7 +91,8 @@ def quality(args: argparse.Namespace) -> list[dict]:
     G, config = load_generator(path=args.weights, device=device)
     R = config.img_resolution
     generated = [generate(G, sample_latents(1, z_dim=config.z_dim, seed=1000 + i, device=device)) for i in range(20)]
-    faces = FaceImages(args.faces / "heldout", resolution=R, box=(0, 10, 89, 99), flip=False, seed=0)
+    box = parse_box(hub.resolve("progan-faces", path=args.weights).config.get("crop_box", ""))  # as in training
+    faces = FaceImages(args.faces / "heldout", resolution=R, box=box, flip=False, seed=0)
     real = [x[None].float().div(255).to(device) for x in faces.images[:20]]  # 009501-009520, uint8 -> [0, 1]
     rows = []
     for name, targets in (("generated", generated), ("heldout", real)):

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<s
 
 from stylegan_lib import hub, progan
 from stylegan_lib.kid import feature_scale, kernel_distance, vgg_features
-from stylegan_lib.progan_train import FaceImages
+from stylegan_lib.progan_train import FaceImages, parse_box
 from stylegan_lib.vgg import load_vgg19
 
 
@@ -52,8 +52,7 @@ def main(argv=None) -> None:
 
     started = time.perf_counter()
     G, config = progan.load_generator(path=args.weights, device=args.device)
-    crop_box = hub.resolve("progan-faces", path=args.weights).config.get("crop_box", "")  # as in training (config.json)
-    box = tuple(int(v) for v in crop_box.split(",")) if crop_box else None
+    box = parse_box(hub.resolve("progan-faces", path=args.weights).config.get("crop_box", ""))  # as in training
     R = config.img_resolution
     heldout = _faces(args.faces / "heldout", num=args.num, resolution=R, box=box, seed=args.seed)
     train = _faces(args.faces / "train", num=args.num, resolution=R, box=box, seed=args.seed)

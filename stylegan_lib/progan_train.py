@@ -103,15 +103,20 @@ class ProGANTrainConfig:
         return b
 
     def box(self) -> tuple[int, int, int, int] | None:
-        if not self.crop_box.strip():
-            return None
-        try:
-            left, top, right, bottom = (int(v) for v in self.crop_box.split(","))
-        except ValueError:
-            raise ValueError(f"crop_box must be 'left,top,right,bottom' or '', got {self.crop_box!r}") from None
-        if right - left != bottom - top or right <= left:
-            raise ValueError(f"crop_box must be a non-empty square, got {self.crop_box!r}")
-        return left, top, right, bottom
+        return parse_box(self.crop_box)
+
+
+def parse_box(crop_box: str) -> tuple[int, int, int, int] | None:
+    """``crop_box`` as trained with (also in a shipped model's config.json): a square box, or None for ""."""
+    if not crop_box.strip():
+        return None
+    try:
+        left, top, right, bottom = (int(v) for v in crop_box.split(","))
+    except ValueError:
+        raise ValueError(f"crop_box must be 'left,top,right,bottom' or '', got {crop_box!r}") from None
+    if right - left != bottom - top or right <= left:
+        raise ValueError(f"crop_box must be a non-empty square, got {crop_box!r}")
+    return left, top, right, bottom
 
 
 @dataclass
