@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from . import losses
 from .images import rgb_to_yiq, yiq_to_rgb
-from .vgg import VGG19Features, load_vgg19
+from .vgg import VGG19Features, load_vgg19, min_input_side
 
 # The seed's Keras layers block5_conv2 and block{1..5}_conv1 include their ReLU.
 CONTENT_LAYERS = ("relu5_2",)
@@ -35,6 +35,8 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("content", "noise")
 SWEEP_RATIOS = (1e4, 1e5, 1e6, 1e7, 1e8)  # alpha / beta for style_weight_sweep; the seed's default is 1e6
+# The smallest side (px) of every image VGG19 sees at any scale: relu5_x sits after four 2x2 poolings.
+MIN_SIDE = min_input_side((*CONTENT_LAYERS, *STYLE_LAYERS))  # 16
 
 
 @dataclass
@@ -58,18 +60,55 @@ class _Stop(Exception):
     pass
 
 
-def scale_sizes(height: int, width: int, *, size: int, num_scales: int, scale_ratio: float) -> list[tuple[int, int]]:
-    """(H, W) per scale, coarse to fine; the last has longest side ``size``, aspect kept."""
-    if size < 16:
-        raise ValueError(f"size must be at least 16 pixels, got {size}")
+def scale_sides(*, size: int, num_scales: int, scale_ratio: float) -> list[int]:
+    """The longest side (px) per scale, coarse to fine; the last is ``size``."""
+    if size < MIN_SIDE:
+        raise ValueError(f"size must be at least {MIN_SIDE} pixels, got {size}")
     if num_scales < 1:
         raise ValueError(f"num_scales must be >= 1, got {num_scales}")
-    sizes = []
-    for i in reversed(range(num_scales)):
-        side = max(16, round(size / scale_ratio**i))
-        scale = side / max(height, width)
-        sizes.append((max(1, round(height * scale)), max(1, round(width * scale))))
-    return sizes
+    return [max(MIN_SIDE, round(size / scale_ratio**i)) for i in reversed(range(num_scales))]
+
+
+def scale_sizes(height: int, width: int, *, size: int, num_scales: int, scale_ratio: float) -> list[tuple[int, int]]:
+    """(H, W) per scale, coarse to fine; the last has longest side ``size``, aspect kept."""
+    sides = scale_sides(size=size, num_scales=num_scales, scale_ratio=scale_ratio)
+    return [fit_shape(height, width, side) for side in sides]
+
+
+def style_sides(sides: Sequence[int], *, style_scale: float) -> list[int]:
+    """The style images' longest side (px) per scale: ``style_scale`` times the content's ``sides``."""
+    return [max(MIN_SIDE, round(style_scale * side)) for side in sides]
+
+
+def check_sides(
+    what: str,
+    height: int,
+    width: int,
+    sides: Sequence[int],
+    *,
+    min_side: int = MIN_SIDE,
+    fixes: Sequence[str] = (),
+) -> None:
+    """Raise a ValueError a user can act on if the image would have a side under ``min_side``.
+
+    ``what`` names the image ("content", "style") of shape [H, W] = ``height``, ``width``;
+    ``sides`` are the longest sides it is resized to, one per scale, coarse to fine (as
+    :func:`scale_sides`). ``fixes`` are remedies to suggest besides the size and the number
+    of scales (e.g. "a larger style scale").
+    """
+    for scale, side in enumerate(sides):
+        h, w = fit_shape(height, width, side)
+        if min(h, w) >= min_side:
+            continue
+        coarse = scale < len(sides) - 1  # a finer scale would do: fewer scales help
+        remedies = ", ".join(["a larger size", *(["fewer scales"] if coarse else []), *fixes])
+        raise ValueError(
+            f"{what.capitalize()} image: its shape ({width}×{height}) is too small or its aspect ratio too extreme: "
+            f"at scale {scale + 1}/{len(sides)} (longest side {side} px) it would be {w}×{h} px, and style transfer "
+            f"needs at least {min_side} px on each side (VGG19), which at this aspect ratio takes a longest side of "
+            f"at least {_side_for(height, width, min_side)} px. Use {remedies}, or crop it to a less extreme "
+            "aspect ratio."
+        )
 
 
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -145,18 +184,20 @@ def stylize(
     styles = [style] if isinstance(style, torch.Tensor) else list(style)
     _check_inputs(content, styles, optimizer=optimizer, init=init, steps=steps, style_scale=style_scale)
     blend = _normalised_blend(style_blend, len(styles))
+    sides = scale_sides(size=size, num_scales=num_scales, scale_ratio=scale_ratio)
+    sizes = [fit_size(content, side) for side in sides]  # as scale_sizes
+    styles_sides = style_sides(sides, style_scale=style_scale)
+    _check_all_sides(content, styles, sides, styles_sides, min_side=min_input_side((*content_layers, *style_layers)))
     if vgg is None:
         vgg = load_vgg19(weights, pooling=pooling, device=device, dtype=dtype)
     content = content.to(device=device, dtype=dtype)
     styles = [s.to(device=device, dtype=dtype) for s in styles]
     generator = torch.Generator(device=content.device).manual_seed(seed)
 
-    sizes = scale_sizes(*content.shape[-2:], size=size, num_scales=num_scales, scale_ratio=scale_ratio)
     reporter = _Reporter(callback, steps * len(sizes), len(sizes), content, preserve_colors)
     result = None  # [1, C, h, w]: RGB, or 3 copies of Y when preserving colours
-    for scale, (h, w) in enumerate(sizes):
+    for scale, ((h, w), style_side) in enumerate(zip(sizes, styles_sides, strict=True)):
         target = resize(content, (h, w))
-        style_side = max(16, round(style_scale * max(h, w)))
         scaled_styles = [resize(s, fit_size(s, style_side)) for s in styles]
         if preserve_colors:
             target_y = luminance(target)
@@ -279,9 +320,13 @@ def with_content_colors(image: torch.Tensor, content: torch.Tensor, preserve_col
 
 def fit_size(image: torch.Tensor, side: int) -> tuple[int, int]:
     """(h, w) of ``image`` [..., H, W] scaled so that its longest side is ``side``."""
-    h, w = image.shape[-2:]
-    scale = side / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
+    return fit_shape(*image.shape[-2:], side)
+
+
+def fit_shape(height: int, width: int, side: int) -> tuple[int, int]:
+    """(h, w) of an image of shape [H, W] scaled so that its longest side is ``side``, aspect kept."""
+    scale = side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def _normalised_blend(blend: Sequence[float] | None, count: int) -> list[float]:
@@ -291,6 +336,22 @@ def _normalised_blend(blend: Sequence[float] | None, count: int) -> list[float]:
         raise ValueError(f"style_blend needs {count} non-negative weights with a positive sum, got {list(blend)}")
     total = float(sum(blend))
     return [b / total for b in blend]
+
+
+def _side_for(height: int, width: int, min_side: int) -> int:
+    # The smallest longest side at which an image of shape [H, W] keeps both sides >= min_side.
+    side = max(min_side, math.floor((min_side - 0.5) * max(height, width) / min(height, width)))
+    while min(fit_shape(height, width, side)) < min_side:
+        side += 1
+    return side
+
+
+def _check_all_sides(content, styles, sides, styles_sides, *, min_side: int) -> None:
+    # Every image VGG19 will see, at every scale, before any VGG work: a clear error, not torch's.
+    check_sides("content", *content.shape[-2:], sides, min_side=min_side)
+    for i, s in enumerate(styles):
+        what = "style" if len(styles) == 1 else f"style {i + 1}"
+        check_sides(what, *s.shape[-2:], styles_sides, min_side=min_side, fixes=("a larger style scale",))
 
 
 def _check_inputs(content, styles, *, optimizer: str, init: str, steps: int, style_scale: float) -> None:

@@ -38,6 +38,25 @@ LAYER_NAMES: tuple[str, ...] = tuple(_layer_names())  # index == torchvision fea
 LAYER_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
 
 
+def _check_layers(layers: Sequence[str]) -> None:
+    unknown = [name for name in layers if name not in LAYER_INDEX]
+    if unknown:
+        raise ValueError(f"Unknown VGG19 layers {unknown}; valid names: {', '.join(LAYER_NAMES)}")
+
+
+def min_input_side(layers: Sequence[str]) -> int:
+    """The smallest image side (px) from which VGG19 reaches all of ``layers``.
+
+    Each 2x2 pooling floors the side, and one with a side under 2 px leaves an empty map (a
+    torch error), so the input needs 2 ** (poolings up to the deepest layer): 16 px for
+    relu5_x, after pool1-pool4; 32 px for pool5. Checked against the network itself in
+    tests/test_vgg.py.
+    """
+    _check_layers(layers)
+    last = max((LAYER_INDEX[name] for name in layers), default=-1)
+    return 2 ** sum(name.startswith("pool") for name in LAYER_NAMES[: last + 1])
+
+
 @dataclass(frozen=True)
 class InputConvention:
     bgr: bool  # flip RGB -> BGR before the first convolution
@@ -83,9 +102,7 @@ class VGG19Features(nn.Module):
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
 
     def forward(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        unknown = [name for name in layers if name not in LAYER_INDEX]
-        if unknown:
-            raise ValueError(f"Unknown VGG19 layers {unknown}; valid names: {', '.join(LAYER_NAMES)}")
+        _check_layers(layers)
         wanted = set(layers)
         last = max(LAYER_INDEX[name] for name in layers)
         x = self.preprocess(image)

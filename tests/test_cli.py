@@ -57,6 +57,15 @@ def test_cli_reports_bad_input_without_a_traceback(hub_cache, tmp_path):
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
 
 
+def test_cli_refuses_a_too_thin_image_clearly(hub_cache, tmp_path, style_painting):
+    thin, style = tmp_path / "thin.png", tmp_path / "s.jpg"
+    Image.new("RGB", (20000, 1), "gray").save(thin)
+    style_painting.save(style)
+    done = run_cli("nst", thin, style, "-o", tmp_path / "o.png", "--steps", 1, "--size", 64, "--device", "cpu")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "error: Content image: its shape (20000×1) is too small or its aspect ratio too extreme" in done.stderr
+
+
 def test_progan_sample_interpolate_project(tmp_path):
     import numpy as np
     import torch

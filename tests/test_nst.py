@@ -5,7 +5,7 @@ import torch
 
 from stylegan_lib import losses
 from stylegan_lib.images import pil_to_tensor, rgb_to_yiq
-from stylegan_lib.nst import STYLE_LAYERS, resize, scale_sizes, style_weight_sweep, stylize
+from stylegan_lib.nst import MIN_SIDE, STYLE_LAYERS, resize, scale_sizes, style_weight_sweep, stylize
 
 SIZE = 64
 
@@ -108,3 +108,54 @@ def test_bad_arguments_fail_early(vgg, content, style, kwargs, match):
         stylize(content, style, vgg=vgg, **{"steps": 1, "size": 32, **kwargs})
     with pytest.raises(ValueError, match="RGB tensor"):
         stylize(content[:, :1], style, steps=1, size=32, vgg=vgg)
+
+
+class NoVGG:
+    """Stands in for VGG19 where stylize must refuse before any VGG work."""
+
+    def __call__(self, *args, **kwargs):
+        raise AssertionError("VGG19 was run")
+
+
+def test_min_side_is_what_vgg19_needs_for_relu5(vgg):
+    assert MIN_SIDE == 16
+    layers = ["relu5_1", "relu5_2"]
+    assert vgg(torch.rand(1, 3, MIN_SIDE, MIN_SIDE), layers)["relu5_2"].shape[-2:] == (1, 1)
+    with pytest.raises(RuntimeError):  # torch's own error, which stylize now pre-empts
+        vgg(torch.rand(1, 3, MIN_SIDE - 1, 64), layers)
+
+
+def test_too_thin_content_is_refused_before_vgg(content, style):
+    thin = resize(content, (1, 200))  # [1, 3, 1, 200]: 1x64 px at size 64
+    with pytest.raises(ValueError, match=r"^Content image: its shape \(200×1\).* at scale 1/1 .* 64×1 px.*"
+                       r"at least 16 px.*a larger size, or crop") as caught:  # fmt: skip
+        stylize(thin, style, steps=1, size=SIZE, vgg=NoVGG())
+    assert "fewer scales" not in str(caught.value)  # only one scale: fewer would not help
+
+
+def test_too_thin_style_is_refused_before_vgg(content, style):
+    thin = resize(style, (300, 2))  # at size 64 (style scale 1): 64x0 -> 1 px wide
+    with pytest.raises(ValueError, match=r"^Style image: its shape \(2×300\).*1×64 px.*larger style scale"):
+        stylize(content, thin, steps=1, size=SIZE, vgg=NoVGG())
+    with pytest.raises(ValueError, match=r"^Style 2 image: "):  # several styles: says which
+        stylize(content, [style, thin], steps=1, size=SIZE, vgg=NoVGG())
+
+
+def test_coarse_scale_too_small_is_refused_before_vgg(content, style):
+    wide = resize(content, (16, 64))  # fine at size 64, but 45x11 px at the coarser of two scales
+    with pytest.raises(ValueError, match=r"^Content image: .* at scale 1/2 \(longest side 45 px\) .* 45×11 px.*"
+                       r"longest side of at least 62 px.*fewer scales"):  # fmt: skip
+        stylize(wide, style, steps=1, size=SIZE, num_scales=2, vgg=NoVGG())
+    tall_style = resize(style, (64, 16))  # the style shrinks with the content's scales
+    with pytest.raises(ValueError, match=r"^Style image: .* at scale 1/3 .*fewer scales"):
+        stylize(content, tall_style, steps=1, size=SIZE, num_scales=3, vgg=NoVGG())
+
+
+def test_exactly_the_minimum_side_runs(vgg, content, style):
+    wide, tall_style = resize(content, (MIN_SIDE, 64)), resize(style, (64, MIN_SIDE))
+    result = stylize(wide, tall_style, steps=1, size=64, vgg=vgg)
+    assert result.shape == (1, 3, MIN_SIDE, 64) and torch.isfinite(result).all()
+    square = stylize(content, style, steps=1, size=MIN_SIDE, num_scales=2, vgg=vgg)  # coarse side clamps to 16
+    assert square.shape == (1, 3, MIN_SIDE, MIN_SIDE)
+    with pytest.raises(ValueError, match=r"at least 16 px"):  # one pixel less is refused
+        stylize(resize(content, (MIN_SIDE - 1, 64)), style, steps=1, size=64, vgg=NoVGG())

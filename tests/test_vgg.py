@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from stylegan_lib import hub
-from stylegan_lib.vgg import CONVENTIONS, LAYER_NAMES, build_vgg19
+from stylegan_lib.vgg import CONVENTIONS, LAYER_NAMES, build_vgg19, min_input_side
 
 CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
 POOL_AFTER = {1, 3, 7, 11, 15}  # conv positions followed by pooling
@@ -60,3 +60,14 @@ def test_layer_names_and_errors(vgg):
     with pytest.raises(ValueError, match="Unknown VGG19 layers"):
         vgg(torch.rand(1, 3, 8, 8), ["block5_conv2"])
     assert not any(p.requires_grad for p in vgg.parameters())
+
+
+@pytest.mark.parametrize("layer, side", [("relu1_1", 1), ("relu4_1", 8), ("pool4", 16), ("relu5_2", 16), ("pool5", 32)])
+def test_min_input_side_is_what_the_network_needs(vgg, layer, side):
+    assert min_input_side([layer, "conv1_1"]) == side  # the deepest layer decides
+    assert vgg(torch.rand(1, 3, side, 2 * side), [layer])[layer].numel() > 0
+    if side > 1:
+        with pytest.raises(RuntimeError, match="too small"):  # one pixel less: torch's own error
+            vgg(torch.rand(1, 3, 2 * side, side - 1), [layer])
+    with pytest.raises(ValueError, match="Unknown VGG19 layers"):
+        min_input_side(["block5_conv2"])

@@ -147,3 +147,21 @@ def test_share_link_uses_the_served_host():
         headers = {"host": "example.hf.space", "x-forwarded-proto": "https"}
 
     assert share.link(Request(), {"tab": "progan", "seed": 3}) == "https://example.hf.space/?tab=progan&seed=3"
+
+
+def test_check_shape_uses_the_library_rule_over_every_scale():
+    from PIL import Image
+
+    from stylegan_lib import nst
+    from webapp import nst_tab
+
+    assert nst_tab.MIN_SIDE is nst.MIN_SIDE  # one constant, the library's
+    wide = Image.new("RGB", (64, nst.MIN_SIDE))  # 64x16: exactly the minimum at 64 px
+    nst_tab.check_shape(wide, "content", side=64)
+    with pytest.raises(gr.Error) as caught:  # ...but 45x11 px at the coarser of two scales
+        nst_tab.check_shape(wide, "content", side=64, num_scales=2)
+    assert caught.value.message.startswith("Content image: ") and "scale 1/2" in caught.value.message
+    assert "fewer scales" in caught.value.message
+    with pytest.raises(gr.Error) as caught:  # /compare runs at the photo's own size, here under 16 px
+        nst_tab.check_shape(Image.new("RGB", (2, 1)), "photo", side=2)
+    assert caught.value.message.startswith("Photo image: ") and "at least 16 px" in caught.value.message

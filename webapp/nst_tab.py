@@ -10,7 +10,16 @@ from PIL import Image
 
 from stylegan_lib import hub
 from stylegan_lib.images import fit_longest_side, pil_to_tensor, tensor_to_pil
-from stylegan_lib.nst import OPTIMIZERS, SWEEP_RATIOS, scale_sizes, style_weight_sweep, stylize
+from stylegan_lib.nst import (
+    MIN_SIDE,
+    OPTIMIZERS,
+    SWEEP_RATIOS,
+    check_sides,
+    scale_sides,
+    scale_sizes,
+    style_weight_sweep,
+    stylize,
+)
 from stylegan_lib.predict import nst_units
 from stylegan_lib.streaming import Finished, stream
 
@@ -37,8 +46,8 @@ SCALE_RATIO = math.sqrt(2.0)  # stylize()'s default: each scale is √2 smaller 
 
 
 def _settings(log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_colors, num_scales, seed) -> dict:
-    if not 1 <= int(steps) <= LIMITS.max_steps or not 16 <= int(size) <= LIMITS.max_size:
-        raise gr.Error(f"On {DEVICE} steps must be 1-{LIMITS.max_steps} and size 16-{LIMITS.max_size} px.")
+    if not 1 <= int(steps) <= LIMITS.max_steps or not MIN_SIDE <= int(size) <= LIMITS.max_size:
+        raise gr.Error(f"On {DEVICE} steps must be 1-{LIMITS.max_steps} and size {MIN_SIDE}-{LIMITS.max_size} px.")
     if optimizer not in OPTIMIZERS or not 1 <= int(num_scales) <= 4:
         raise gr.Error(f"The optimiser must be one of {', '.join(OPTIMIZERS)} and scales 1-4.")
     return dict(
@@ -55,19 +64,18 @@ def _settings(log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_c
     )
 
 
-MIN_SIDE = 16  # VGG19 needs this much of the short side (five 2x poolings, relu5_x)
+def check_shape(img: Image.Image, what: str, *, side: int, num_scales: int = 1) -> None:
+    """Refuse (gr.Error) an image whose short side would fall under the library's MIN_SIDE at some scale.
 
-
-def check_shape(img: Image.Image, what: str, *, side: int) -> None:
-    """Refuse an image whose short side would fall under MIN_SIDE at longest side ``side``."""
-    w, h = img.size
-    short = round(min(w, h) * side / max(w, h))
-    if short < MIN_SIDE:
-        raise gr.Error(
-            f"{what.capitalize()} image: its shape ({w}×{h}) is too small or its aspect ratio too extreme: at "
-            f"{side} px the short side would be {short} px, and style transfer needs at least {MIN_SIDE} px. "
-            "Crop it or use a larger image."
-        )
+    ``side`` is the run's longest side, ``num_scales`` its coarse-to-fine scales; the rule and
+    the message are stylize()'s own (stylegan_lib.nst.check_sides).
+    """
+    # One scale is just ``side``, which may be under MIN_SIDE (/compare runs at the photo's own size): refused here.
+    sides = [side] if num_scales == 1 else scale_sides(size=side, num_scales=num_scales, scale_ratio=SCALE_RATIO)
+    try:
+        check_sides(what, img.height, img.width, sides)
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None
 
 
 def units(height: int, width: int, *, size: int, num_scales: int, steps: int) -> float:
@@ -104,8 +112,8 @@ def run_nst(content, style, log_alpha, log_beta, tv_weight, steps, size, optimiz
     """Gatys style transfer; streams previews, then the full-size PNG."""
     content_img, style_img = open_upload(content, "content"), open_upload(style, "style")
     kwargs = _settings(log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_colors, num_scales, seed)
-    check_shape(content_img, "content", side=kwargs["size"])
-    check_shape(style_img, "style", side=kwargs["size"])
+    check_shape(content_img, "content", side=kwargs["size"], num_scales=kwargs["num_scales"])
+    check_shape(style_img, "style", side=kwargs["size"], num_scales=kwargs["num_scales"])
     work_units = units(
         content_img.height,
         content_img.width,
