@@ -9,6 +9,11 @@ A folder whose config.json says ``"architecture": "cyclegan"`` is run as transla
 else tiles of translate.CYCLEGAN_TILE px with a feathered overlap. Its seam score is measured
 on plain (overlap 0) tiles of that size: the worst case, without feathering.
 
+Each model runs under every ``--norm`` (translate.NORMS): ``tile``, each tile normalised with
+its own statistics (seed 000's plain tiling), and ``image``, the whole photo's statistics
+(thumbnail instance norm, tiles with context; translate.py). The seam score is taken on the
+tile grid that run used, and on the model's own tile grid (64 px for the Siamese GANs).
+
 * Seam score (tiling.seam_score) of each model's plain-tiled translation of real HD
   landscape photos resized to 3840x2160, beside the score of the photo itself on the same
   grid (a photo that was never tiled: about 1.0).
@@ -40,12 +45,63 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<s
 from stylegan_lib.data import list_images
 from stylegan_lib.domain import load_domain_classifier, painting_share, structure_preservation
 from stylegan_lib.images import open_image, pil_to_tensor
-from stylegan_lib.tiling import seam_score, translate_hd
-from stylegan_lib.translate import default_batch, default_overlap, load_generator, translate_image, whole_frame_pixels
+from stylegan_lib.tiling import seam_score
+from stylegan_lib.translate import (
+    NORMS,
+    default_batch,
+    default_overlap,
+    default_tile,
+    load_generator,
+    translate_image,
+    whole_frame_pixels,
+)
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].float() / 255
+
+
+def evaluate(G, method: str, model_tile: int, norm: str, heldout, hd, classifier, device: str) -> dict:
+    """Seams at 4K, painting share, structure and 12 MP time of one model under one norm."""
+    tile = default_tile(method, model_tile, norm=norm, device=device)
+    settings = dict(
+        tile=tile,
+        overlap=default_overlap(method, tile, norm=norm),
+        whole_frame_pixels=whole_frame_pixels(method, device),
+        device=device,
+        norm=norm,
+    )  # batch: translate_hd's default 16 for the held-out photos (CycleGAN runs them whole)
+    translated = [translate_image(G, img, **settings) for img in heldout]
+    plain = {**settings, "overlap": 0, "whole_frame_pixels": 0}  # the seams of plain tiles
+    outputs = [translate_image(G, img, **plain) for img in hd]
+    seams = [seam_score(out, tile=tile) for out in outputs]
+    photo_seams = [seam_score(np.asarray(img), tile=tile) for img in hd]
+    # the same outputs on the model's own tile grid (differs with norm="image"'s larger tiles)
+    model_grid = [seam_score(out, tile=model_tile) for out in outputs]
+    del outputs
+    big = hd[0].resize((4000, 3000))
+    start = time.perf_counter()
+    translate_image(G, big, **settings, batch=64 if method == "siamese" else default_batch(method, device))
+    seconds_12mp = time.perf_counter() - start
+    pairs = zip(heldout, translated, strict=True)
+    structure = [structure_preservation(pil_to_tensor(a), to_tensor(b)) for a, b in pairs]
+    return {
+        "method": method,
+        "norm": norm,
+        "tile": tile,
+        "overlap": settings["overlap"],
+        "whole_frame_pixels": settings["whole_frame_pixels"],
+        "seam_score_4k_mean": statistics.mean(seams),
+        "seam_score_4k_max": max(seams),
+        "seam_score_4k_photo_itself": statistics.mean(photo_seams),
+        "seam_score_4k_mean_model_grid": statistics.mean(model_grid),
+        "model_tile": model_tile,
+        "painting_share_translated_heldout": painting_share(classifier, [to_tensor(t) for t in translated]),
+        "structure_preservation_mean": statistics.mean(structure),
+        "seconds_12mp": seconds_12mp,
+        "seconds_per_megapixel": seconds_12mp / 12.0,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main() -> None:
@@ -54,6 +110,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", required=True, help="NAME=FOLDER (repeatable)")
     parser.add_argument("--hd-photos", type=int, default=3, help="how many HD landscapes to score at 4K")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--norm", choices=NORMS, action="append", help="default: every one of them")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -76,40 +133,12 @@ def main() -> None:
         name, folder = spec.split("=", 1)
         model_config = json.loads((Path(folder) / "config.json").read_text())
         method = "cyclegan" if model_config.get("architecture") == "cyclegan" else "siamese"
-        G, tile = load_generator(method, path=folder, device=args.device)
-        settings = dict(
-            tile=tile,
-            overlap=default_overlap(method, tile),
-            whole_frame_pixels=whole_frame_pixels(method, args.device),
-            device=args.device,
-        )  # batch: translate_hd's default 16 for the held-out photos (CycleGAN runs them whole)
-        translated = [translate_image(G, img, **settings) for img in heldout]
-        seams, photo_seams = [], []
-        for img in hd:
-            seams.append(seam_score(translate_hd(G, img, tile=tile, device=args.device), tile=tile))
-            photo_seams.append(seam_score(np.asarray(img), tile=tile))
-        big = hd[0].resize((4000, 3000))
-        start = time.perf_counter()
-        translate_image(G, big, **settings, batch=64 if method == "siamese" else default_batch(method, args.device))
-        seconds_12mp = time.perf_counter() - start
-        pairs = zip(heldout, translated, strict=True)
-        structure = [structure_preservation(pil_to_tensor(a), to_tensor(b)) for a, b in pairs]
-        report["models"][name] = {
-            "method": method,
-            "tile": tile,
-            "overlap": settings["overlap"],
-            "whole_frame_pixels": settings["whole_frame_pixels"],
-            "trained_steps": model_config.get("trained_steps"),
-            "seam_score_4k_mean": statistics.mean(seams),
-            "seam_score_4k_max": max(seams),
-            "seam_score_4k_photo_itself": statistics.mean(photo_seams),
-            "painting_share_translated_heldout": painting_share(classifier, [to_tensor(t) for t in translated]),
-            "structure_preservation_mean": statistics.mean(structure),
-            "seconds_12mp": seconds_12mp,
-            "seconds_per_megapixel": seconds_12mp / 12.0,
-            "threads": torch.get_num_threads(),
-        }
-        print(name, json.dumps(report["models"][name]), flush=True)
+        G, model_tile = load_generator(method, path=folder, device=args.device)
+        for norm in args.norm or NORMS:
+            key = f"{name}:{norm}"
+            report["models"][key] = evaluate(G, method, model_tile, norm, heldout, hd, classifier, args.device)
+            report["models"][key]["trained_steps"] = model_config.get("trained_steps")
+            print(key, json.dumps(report["models"][key]), flush=True)
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -171,15 +171,28 @@ def _translate(args: argparse.Namespace) -> int:
 
     from .images import open_image, save_png
     from .tiling import translate_hd
-    from .translate import default_batch, default_overlap, load_generator, translate_image, whole_frame_pixels
+    from .translate import (
+        default_batch,
+        default_context,
+        default_overlap,
+        default_tile,
+        load_generator,
+        translate_image,
+        whole_frame_pixels,
+        window_batch,
+    )
 
-    kwargs = signature_kwargs(args, translate_hd, skip=("callback", "tile_on_device"))
+    kwargs = signature_kwargs(args, translate_hd, skip=("callback", "tile_on_device", "context"))
     G, tile = load_generator(args.method, path=args.weights, device=kwargs["device"], dtype=kwargs["dtype"])
-    kwargs["tile"] = args.tile or tile
+    kwargs["norm"], kwargs["context"] = args.norm, args.context
+    kwargs["tile"] = args.tile or default_tile(args.method, tile, norm=args.norm, device=kwargs["device"])
     if kwargs["overlap"] is None:
-        kwargs["overlap"] = default_overlap(args.method, kwargs["tile"])
+        kwargs["overlap"] = default_overlap(args.method, kwargs["tile"], norm=args.norm)
     if kwargs["batch"] is None:
         kwargs["batch"] = default_batch(args.method, kwargs["device"])
+        if args.norm == "image" and kwargs["tile"] != tile:  # larger tiles with context: as many pixels per batch
+            window = kwargs["tile"] + 2 * (args.context if args.context is not None else default_context(G))
+            kwargs["batch"] = window_batch(kwargs["batch"], tile=tile, window=window)
     # a fully convolutional G (CycleGAN) takes the whole frame unless --tile asks for tiles
     kwargs["whole_frame_pixels"] = 0 if args.tile else whole_frame_pixels(args.method, kwargs["device"])
     image = open_image(args.input, max_pixels=args.max_pixels)
@@ -232,7 +245,10 @@ def _progan(args: argparse.Namespace) -> int:
             target = prepare_target(open_image(args.target), resolution=config.img_resolution, device=device)
         else:
             target = generate(G, z(args.target_seed))
-        found = closest_latent(G, target, steps=args.steps, restarts=args.restarts, lr=args.lr, seed=args.seed)
+        preselect = max(args.preselect, args.restarts) if args.preselect else 0
+        found = closest_latent(
+            G, target, steps=args.steps, restarts=args.restarts, lr=args.lr, seed=args.seed, preselect=preselect
+        )
         save_png(torch.cat([target[0], found.image.to(target.device)], dim=-1), out / "target_result.png")
         save_gif([torch.cat([target[0], f.to(target.device)], dim=-1) for f in found.frames], out / "search.gif")
         save_latent(found.latent.cpu(), out / "latent.npy")
@@ -303,6 +319,7 @@ def _add_progan_parser(tasks) -> None:
     project.add_argument("--restarts", type=int, default=8)
     project.add_argument("--lr", type=float, default=0.05)
     project.add_argument("--seed", type=int, default=0)
+    project.add_argument("--preselect", type=int, default=256, help="random latents scored first; 0: off")
     for sub in (sample, interpolate, project):
         sub.add_argument("-o", "--output", required=True, help="folder (sample, project) or .gif (interpolate)")
         sub.add_argument("--weights", default=None, help="model folder or .safetensors (default: hub.py)")
@@ -320,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .siamese import SiameseConfig
     from .siamese_train import SiameseTrainConfig, train_siamese
     from .tiling import translate_hd
-    from .translate import METHODS
+    from .translate import METHODS, NORMS
 
     parser = argparse.ArgumentParser(prog="python -m stylegan_lib", description=__doc__.splitlines()[0])
     tasks = parser.add_subparsers(dest="task", required=True)
@@ -368,13 +385,23 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--method", choices=list(METHODS), default="siamese")
     translate.add_argument("--weights", default=None, help="model folder or .safetensors (default: hub.py)")
     translate.add_argument(
-        "--tile", type=int, default=None, help="default: the model's training tile; cyclegan: whole frame if it fits"
+        "--tile",
+        type=int,
+        default=None,
+        help="default: the training tile (--norm tile) or 256 px; cyclegan: whole frame if it fits",
     )
-    translate.add_argument("--overlap", type=int, default=None, help="default: 0; cyclegan: 64 (feathered)")
+    translate.add_argument(
+        "--norm",
+        choices=NORMS,
+        default="image",
+        help="instance-norm statistics: image (the whole photo's: seamless tiles) or tile (each tile's own, seed 000)",
+    )
+    translate.add_argument("--context", type=int, default=None, help="px of context around tiles; default: G's reach")
+    translate.add_argument("--overlap", type=int, default=None, help="default: 0; cyclegan with --norm tile: 64")
     translate.add_argument("--batch", type=int, default=None, help="tiles per batch; default: 16; cyclegan: 1 (cpu)")
     translate.add_argument("--max-pixels", type=int, default=64_000_000, help="larger inputs are downscaled")
     translate.add_argument("-q", "--quiet", action="store_true")
-    add_signature_options(translate, translate_hd, skip=("callback", "overlap", "batch", "tile_on_device"))
+    add_signature_options(translate, translate_hd, skip=("callback", "overlap", "batch", "tile_on_device", "context"))
     translate.set_defaults(run=_translate)
     _add_progan_parser(tasks)
     _add_adain_parsers(tasks, train)

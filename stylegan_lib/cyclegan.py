@@ -33,6 +33,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import instnorm
+
 
 @dataclass
 class CycleGANConfig:
@@ -57,18 +59,12 @@ def _norm(ch: int) -> nn.Module:
     return nn.InstanceNorm2d(ch)  # affine=False, as the reference implementation
 
 
-class _ResBlock(nn.Module):
+def _res_block(ch: int) -> instnorm.ResidualBlock:
     """R_k: two 3x3 convolutions with reflection padding, instance norm, a skip connection."""
-
-    def __init__(self, ch: int):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), _norm(ch), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), _norm(ch),
-        )  # fmt: skip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+    return instnorm.ResidualBlock(
+        nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), _norm(ch), nn.ReLU(True),
+        nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), _norm(ch),
+    )  # fmt: skip
 
 
 class Generator(nn.Module):
@@ -82,23 +78,40 @@ class Generator(nn.Module):
             nn.ReflectionPad2d(3), nn.Conv2d(3, c, 7), _norm(c), nn.ReLU(True),  # c7s1-ngf
             nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), _norm(2 * c), nn.ReLU(True),  # d(2 ngf)
             nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1), _norm(4 * c), nn.ReLU(True),  # d(4 ngf)
-            *[_ResBlock(4 * c) for _ in range(config.n_blocks)],  # R(4 ngf) x n_blocks
+            *[_res_block(4 * c) for _ in range(config.n_blocks)],  # R(4 ngf) x n_blocks
             up(4 * c, 2 * c), _norm(2 * c), nn.ReLU(True),  # u(2 ngf)
             up(2 * c, c), _norm(c), nn.ReLU(True),  # u(ngf)
             nn.ReflectionPad2d(3), nn.Conv2d(c, 3, 7), nn.Tanh(),  # c7s1-3
         )  # fmt: skip
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *, norm_stats: instnorm.NormStats | None = None) -> torch.Tensor:
         # [N, 3, H, W] in [0, 1] -> [N, 3, H, W] in [0, 1]
+        # norm_stats (from norm_stats()): normalise with those statistics instead of the input's own
+        h, w = x.shape[-2:]
+        x = self._prepare(x)  # [N, 3, H + ph, W + pw] in [-1, 1], multiples of 4
+        y = self.net(x) if norm_stats is None else instnorm.run(self.net, x, stats=norm_stats)
+        return (y[..., :h, :w] + 1) / 2
+
+    def norm_stats(self, x: torch.Tensor) -> instnorm.NormStats:
+        """The instance-norm statistics of G on ``x`` ([1, 3, H, W] in [0, 1]: a thumbnail of the
+        whole photo), for ``forward(tiles, norm_stats=...)``."""
+        return instnorm.record(self.net, self._prepare(x))
+
+    @property
+    def receptive_radius(self) -> int:
+        """Input pixels on each side that one output pixel depends on."""
+        return instnorm.receptive_radius(self.net)
+
+    @staticmethod
+    def _prepare(x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         if min(h, w) < MIN_SIDE:
             raise ValueError(f"the CycleGAN generator needs images of at least {MIN_SIDE}x{MIN_SIDE}, got {w}x{h}")
         ph, pw = -h % 4, -w % 4
         x = x * 2 - 1  # [-1, 1]
         if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect")  # [N, 3, H + ph, W + pw], multiples of 4
-        y = self.net(x)[..., :h, :w]
-        return (y + 1) / 2
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        return x
 
 
 class Discriminator(nn.Module):

@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import instnorm
+
 
 @dataclass
 class SiameseConfig:
@@ -42,16 +44,11 @@ class SiameseConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-class _ResBlock(nn.Module):
-    def __init__(self, ch: int):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch, affine=True), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch, affine=True),
-        )  # fmt: skip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+def _res_block(ch: int) -> instnorm.ResidualBlock:
+    return instnorm.ResidualBlock(
+        nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch, affine=True), nn.ReLU(True),
+        nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch, affine=True),
+    )  # fmt: skip
 
 
 class Generator(nn.Module):
@@ -70,19 +67,36 @@ class Generator(nn.Module):
             nn.ReflectionPad2d(3), nn.Conv2d(3, c, 7), norm(c), nn.ReLU(True),
             nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, padding_mode="reflect"), norm(2 * c), nn.ReLU(True),
             nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1, padding_mode="reflect"), norm(4 * c), nn.ReLU(True),
-            *[_ResBlock(4 * c) for _ in range(config.n_blocks)],
+            *[_res_block(4 * c) for _ in range(config.n_blocks)],
             nn.Upsample(scale_factor=2), nn.ReflectionPad2d(1), nn.Conv2d(4 * c, 2 * c, 3), norm(2 * c), nn.ReLU(True),
             nn.Upsample(scale_factor=2), nn.ReflectionPad2d(1), nn.Conv2d(2 * c, c, 3), norm(c), nn.ReLU(True),
             nn.ReflectionPad2d(3), nn.Conv2d(c, 3, 7), nn.Tanh(),
         )  # fmt: skip
         self.residual = config.residual
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *, norm_stats: instnorm.NormStats | None = None) -> torch.Tensor:
         # [N, 3, S, S] in [0, 1] -> [N, 3, S, S] in [0, 1]; S a multiple of 4
+        # norm_stats (from norm_stats()): normalise with those statistics instead of each tile's own
+        self._check_size(x)
+        x2 = x * 2 - 1  # [-1, 1]
+        out = self.net(x2) if norm_stats is None else instnorm.run(self.net, x2, stats=norm_stats)
+        return (x + out).clamp(0, 1) if self.residual else (out + 1) / 2
+
+    def norm_stats(self, x: torch.Tensor) -> instnorm.NormStats:
+        """The instance-norm statistics of G on ``x`` ([1, 3, H, W] in [0, 1], H and W multiples of
+        4: a thumbnail of the whole photo), for ``forward(tiles, norm_stats=...)``."""
+        self._check_size(x)
+        return instnorm.record(self.net, x * 2 - 1)
+
+    @property
+    def receptive_radius(self) -> int:
+        """Input pixels on each side that one output pixel depends on (47 for the shipped config)."""
+        return instnorm.receptive_radius(self.net)
+
+    @staticmethod
+    def _check_size(x: torch.Tensor) -> None:
         if x.shape[-1] % 4 or x.shape[-2] % 4:
             raise ValueError(f"Generator tiles must be multiples of 4 pixels, got {tuple(x.shape[-2:])}")
-        out = self.net(x * 2 - 1)  # [-1, 1]
-        return (x + out).clamp(0, 1) if self.residual else (out + 1) / 2
 
 
 class Discriminator(nn.Module):

@@ -30,6 +30,7 @@ __all__ = [
     "combo",
     "translate_hd",
     "seam_score",
+    "as_uint8_rgb",
 ]
 
 _LUMA = (0.299, 0.587, 0.114)  # Rec. 601 luminance weights, as in images.rgb_to_yiq
@@ -130,21 +131,22 @@ class _Axis:
         count = 1 if size <= tile else math.ceil((size - tile) / stride) + 1
         return cls(size, tile, stride, count, (count - 1) * stride + tile)
 
-    def source(self, k: int) -> slice | np.ndarray:
-        """Image indices under tile ``k``: a slice inside the image, else reflect-padded indices."""
-        start = k * self.stride
-        if start + self.tile <= self.size:
-            return slice(start, start + self.tile)
-        return _reflect_indices(np.arange(start, start + self.tile), self.size)
+    def source(self, k: int, *, context: int = 0) -> slice | np.ndarray:
+        """Image indices under tile ``k`` widened by ``context`` pixels on both sides: a slice
+        inside the image, else reflect-padded indices."""
+        start, stop = k * self.stride - context, k * self.stride + self.tile + context
+        if start >= 0 and stop <= self.size:
+            return slice(start, stop)
+        return _reflect_indices(np.arange(start, stop), self.size)
 
 
 def _reflect_indices(i: np.ndarray, n: int) -> np.ndarray:
-    """Indices i >= 0 folded into [0, n) by repeated reflection (edge not repeated, like np.pad
+    """Indices i (negative too) folded into [0, n) by repeated reflection (edge not repeated, like np.pad
     "reflect" applied as many times as needed); n == 1 replicates its single pixel."""
     if n == 1:
         return np.zeros_like(i)
     period = 2 * (n - 1)
-    m = i % period
+    m = i % period  # numpy's % is never negative for a positive period
     return np.where(m < n, m, period - m)
 
 
@@ -229,7 +231,7 @@ def _to_uint8_(y: torch.Tensor) -> np.ndarray:
     return y.clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).movedim(-3, -1).numpy()
 
 
-def _as_uint8_rgb(image, *, name: str = "image") -> np.ndarray:
+def as_uint8_rgb(image, *, name: str = "image") -> np.ndarray:
     """A PIL RGB image or a uint8 (H, W, 3) array -> uint8 (H, W, 3) array (no copy for arrays)."""
     if isinstance(image, Image.Image):
         if image.mode != "RGB":
@@ -257,6 +259,7 @@ def translate_hd(
     dtype: torch.dtype = torch.float32,
     callback: Callback | None = None,
     tile_on_device: bool | None = None,
+    context: int = 0,
 ) -> np.ndarray:
     """Translate ``image`` tile by tile with ``G``; returns a uint8 (H, W, 3) array of the input's size.
 
@@ -269,8 +272,14 @@ def translate_hd(
     weights that sum to 1 everywhere. Tiles run in batches of ``batch`` under inference mode,
     in raster order, moved to ``device``/``dtype`` and back per batch.
 
-    Memory: beyond the uint8 input and output, O(batch * tile^2 + tile * width): one batch of
-    tiles, plus (overlap > 0) a float32 canvas of the tile rows in flight.
+    ``context > 0``: G sees every tile with ``context`` more pixels of the image on each side
+    (reflected at the image's edges) and only the centre ``tile`` x ``tile`` of its output is
+    kept, so no tile is cut off from its neighbours: with a G whose tiles share their
+    normalisation statistics (``instnorm``), a context of at least G's receptive radius
+    reproduces one pass over the whole frame. G then runs on (tile + 2 context)-px windows.
+
+    Memory: beyond the uint8 input and output, O(batch * (tile + 2 context)^2 + tile * width):
+    one batch of tiles, plus (overlap > 0) a float32 canvas of the tile rows in flight.
 
     ``callback`` gets a :class:`TileProgress` after every batch; if it returns True before the
     last batch, :class:`TranslationStopped` is raised, carrying the partial output.
@@ -286,19 +295,25 @@ def translate_hd(
     _check_positive_int("batch", batch)
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < tile:
         raise ValueError(f"overlap must be an int in [0, tile={tile}), got {overlap!r}")
+    if isinstance(context, bool) or not isinstance(context, int) or context < 0:
+        raise ValueError(f"context must be an int >= 0, got {context!r}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-    src = _as_uint8_rgb(image)
+    src = as_uint8_rgb(image)
     ys = _Axis.layout(src.shape[0], tile=tile, overlap=overlap)
     xs = _Axis.layout(src.shape[1], tile=tile, overlap=overlap)
     if tile_on_device is None:
         tile_on_device = (
-            torch.device(device).type == "cuda" and overlap == 0 and ys.padded * xs.padded <= DEVICE_TILING_PIXELS
+            torch.device(device).type == "cuda"
+            and overlap == 0
+            and ys.count * xs.count * (tile + 2 * context) ** 2 <= DEVICE_TILING_PIXELS
         )
     if tile_on_device:
         if overlap:
             raise ValueError("tile_on_device needs plain tiles (overlap=0)")
-        return _translate_on_device(G, src, ys, xs, batch=batch, device=device, dtype=dtype, callback=callback)
+        return _translate_on_device(
+            G, src, ys, xs, batch=batch, device=device, dtype=dtype, callback=callback, context=context
+        )
     out = np.zeros(src.shape, dtype=np.uint8)  # (H, W, 3), pages allocated as rows are written
     if overlap:
         # rows in flight: from the first unfinished tile row to the last tile row of a batch
@@ -308,13 +323,16 @@ def translate_hd(
         sink = _Paste(out, ys, xs)
 
     total = ys.count * xs.count
-    buf = np.empty((min(batch, total), tile, tile, 3), dtype=np.uint8)  # one batch of input tiles
+    window = tile + 2 * context
+    buf = np.empty((min(batch, total), window, window, 3), dtype=np.uint8)  # one batch of input windows
     with torch.inference_mode():
         for start in range(0, total, batch):
             idx = range(start, min(start + batch, total))
             for b, i in enumerate(idx):
-                buf[b] = _gather(src, ys.source(i // xs.count), xs.source(i % xs.count))
-            y = _run(G, buf[: len(idx)], device=device, dtype=dtype)  # [B, 3, t, t] CPU float32
+                buf[b] = _gather(
+                    src, ys.source(i // xs.count, context=context), xs.source(i % xs.count, context=context)
+                )
+            y = _run(G, buf[: len(idx)], device=device, dtype=dtype, context=context)  # [B, 3, t, t] CPU float32
             sink.add(y, [divmod(i, xs.count) for i in idx])
             done = idx.stop
             first_open_row = done // xs.count  # tile rows before it are complete
@@ -333,21 +351,27 @@ def _gather(src: np.ndarray, rows: slice | np.ndarray, cols: slice | np.ndarray)
     return src[np.ix_(rows, cols)]
 
 
-def _translate_on_device(G, src: np.ndarray, ys: _Axis, xs: _Axis, *, batch: int, device, dtype, callback):
+def _translate_on_device(
+    G, src: np.ndarray, ys: _Axis, xs: _Axis, *, batch: int, device, dtype, callback, context: int
+):
     """translate_hd with plain tiles, the frame held on ``device`` (see its ``tile_on_device``)."""
-    t = ys.tile
+    t, win = ys.tile, ys.tile + 2 * context
     index = [
-        torch.from_numpy(np.concatenate([np.arange(a.size)[a.source(k)] for k in range(a.count)])).to(device)
+        torch.from_numpy(np.concatenate([np.arange(a.size)[a.source(k, context=context)] for k in range(a.count)]))
         for a in (ys, xs)
-    ]  # the padded frame's source rows and columns, as the CPU path gathers them
+    ]  # every window's source rows and columns, as the CPU path gathers them
     with torch.inference_mode():
-        frame = torch.from_numpy(src).to(device).index_select(0, index[0]).index_select(1, index[1])  # (Hp, Wp, 3)
-        tiles = frame.view(ys.count, t, xs.count, t, 3).permute(0, 2, 4, 1, 3).reshape(-1, 3, t, t)  # raster order
-        out = torch.zeros_like(tiles)  # uint8 [N, 3, t, t]; tiles not yet translated stay black
+        frame = torch.from_numpy(src).to(device)
+        frame = frame.index_select(0, index[0].to(device)).index_select(1, index[1].to(device))  # (cy win, cx win, 3)
+        tiles = frame.view(ys.count, win, xs.count, win, 3).permute(0, 2, 4, 1, 3).reshape(-1, 3, win, win)
+        out = torch.zeros(
+            tiles.shape[0], 3, t, t, dtype=torch.uint8, device=frame.device
+        )  # raster order; black until done
         total = tiles.shape[0]
         for start in range(0, total, batch):
             stop = min(start + batch, total)
-            out[start:stop] = _apply(G, tiles[start:stop], dtype=dtype).mul_(255.0).round_().to(torch.uint8)
+            y = _apply(G, tiles[start:stop], dtype=dtype, context=context)
+            out[start:stop] = y.mul_(255.0).round_().to(torch.uint8)
             if callback is not None and callback(TileProgress(stop, total)) is True and stop < total:
                 raise TranslationStopped(_assemble(out, ys, xs), TileProgress(stop, total))
         return _assemble(out, ys, xs)
@@ -360,22 +384,25 @@ def _assemble(tiles: torch.Tensor, ys: _Axis, xs: _Axis) -> np.ndarray:
     return frame[: ys.size, : xs.size].cpu().numpy()
 
 
-def _apply(G, x: torch.Tensor, *, dtype: torch.dtype) -> torch.Tensor:
-    """uint8 [B, 3, t, t] -> G -> float32 [B, 3, t, t] clamped to [0, 1], on x's device."""
+def _apply(G, x: torch.Tensor, *, dtype: torch.dtype, context: int = 0) -> torch.Tensor:
+    """uint8 [B, 3, w, w] -> G -> float32 [B, 3, t, t] clamped to [0, 1], on x's device;
+    t = w - 2 context: the centre of G's output."""
     x = x.to(torch.float32).div_(255.0).to(dtype)  # [B, 3, t, t] in [0, 1]
     y = G(x)
     if not isinstance(y, torch.Tensor) or y.shape != x.shape:
         raise ValueError(f"G must map tiles {list(x.shape)} to the same shape, got {_describe(y)}")
+    if context:
+        y = y[..., context:-context, context:-context]
     y = y.to(torch.float32)
     if not torch.isfinite(y.sum()):  # one reduction, no [B, 3, t, t] bool mask
         raise ValueError("G produced NaN or infinite values")
     return y.clamp(0.0, 1.0)
 
 
-def _run(G, tiles: np.ndarray, *, device, dtype: torch.dtype) -> torch.Tensor:
-    """uint8 (B, t, t, 3) -> G on device -> CPU float32 [B, 3, t, t] clamped to [0, 1]."""
+def _run(G, tiles: np.ndarray, *, device, dtype: torch.dtype, context: int) -> torch.Tensor:
+    """uint8 (B, w, w, 3) windows -> G on device -> CPU float32 [B, 3, t, t] clamped to [0, 1]."""
     x = torch.from_numpy(tiles).to(device).permute(0, 3, 1, 2).contiguous()  # moved as uint8
-    return _apply(G, x, dtype=dtype).cpu()
+    return _apply(G, x, dtype=dtype, context=context).cpu()
 
 
 # ----------------------------------------------------------------------------- seam score
@@ -391,7 +418,7 @@ def seam_score(image, *, tile: int) -> float:
     (H, W, 3). Computed in float64, ``_SEAM_STRIP_ROWS`` rows at a time.
     """
     _check_positive_int("tile", tile)
-    a = _as_uint8_rgb(image)
+    a = as_uint8_rgb(image)
     h, w = a.shape[:2]
     if h <= tile and w <= tile:
         raise ValueError(f"A {w}x{h} image has no tile border for tile={tile}: it needs more than {tile} pixels")

@@ -18,6 +18,20 @@ Tiles per method:
   each tile with its own statistics, so the tiles are large and always overlapped; the
   feathering hides their borders, but a tiled result still differs in colour from the whole
   frame's (the reference output; see checkpoints/cyclegan-vangogh/README.md).
+
+Instance-norm statistics (``norm``):
+
+* ``"tile"``: every tile is normalised with its own statistics, as G was trained (seed 000's
+  plain tiling). Tiles of flat content get stretched to the contrast of busy ones, which is
+  where most seams come from.
+* ``"image"`` (the CLI's and the app's default): the statistics of the whole photo. A whole
+  frame run at once has them already; a tiled one records them once on a thumbnail of the
+  photo (long side :data:`THUMBNAIL_SIDE`; ``instnorm``: thumbnail instance normalisation) and
+  normalises every tile with them, and each tile is computed with :func:`default_context`
+  pixels of context on every side (G's receptive radius), so the tiles add up to one seamless
+  pass over the whole frame instead of being feathered together. With shared statistics the
+  tile is only a memory bound, so the Siamese GAN's tiles are larger then (:data:`IMAGE_TILE`),
+  which keeps the context's extra work small.
 """
 
 from __future__ import annotations
@@ -29,8 +43,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .images import lab_to_rgb, rgb_to_lab
-from .tiling import Callback, TileProgress, translate_hd
+from .images import lab_to_rgb, pil_to_tensor, rgb_to_lab
+from .instnorm import NormStats
+from .tiling import Callback, TileProgress, as_uint8_rgb, translate_hd
 
 # method -> checkpoint name in hub.REGISTRY
 METHODS = {
@@ -45,6 +60,10 @@ CYCLEGAN_BATCH = {"cuda": 4, "cpu": 1}  # CycleGAN tiles per batch
 WHOLE_FRAME_PIXELS = {"cuda": 2 * 3840 * 2160, "cpu": 1024 * 1024}  # largest frame run in one call
 TILE_BATCH = 16  # Siamese tiles per batch (translate_hd's default)
 _MIN_WHOLE_SIDE = 16  # smaller frames go through translate_hd, which reflect-pads them to a tile
+NORMS = ("tile", "image")  # instance-norm statistics: each tile's own (seed 000) or the whole photo's
+THUMBNAIL_SIDE = 512  # long side of the thumbnail that norm="image" records statistics on
+IMAGE_TILE = {"cuda": 512, "cpu": 256}  # tile side (px) by device type with norm="image"
+_MIN_THUMBNAIL_SIDE = 8  # the generators' reflection padding at 1/4 resolution needs 2 pixels
 
 
 def _check_method(method: str) -> None:
@@ -84,10 +103,12 @@ def load_translator(method: str, *, device: str = "cpu") -> tuple[torch.nn.Modul
     return load_generator(method, device=device)
 
 
-def default_overlap(method: str, tile: int) -> int:
-    """Tile overlap when the caller gives none: 0 for the Siamese GANs, CYCLEGAN_OVERLAP for CycleGAN."""
+def default_overlap(method: str, tile: int, *, norm: str = "tile") -> int:
+    """Tile overlap when the caller gives none: 0 for the Siamese GANs and with whole-image
+    statistics (tiles get context instead), CYCLEGAN_OVERLAP for CycleGAN's own-statistics tiles."""
     _check_method(method)
-    return min(CYCLEGAN_OVERLAP, tile // 2) if method in FULLY_CONVOLUTIONAL else 0
+    _check_norm(norm)
+    return min(CYCLEGAN_OVERLAP, tile // 2) if method in FULLY_CONVOLUTIONAL and norm == "tile" else 0
 
 
 def default_batch(method: str, device: torch.device | str) -> int:
@@ -106,6 +127,56 @@ def whole_frame_pixels(method: str, device: torch.device | str) -> int:
     return WHOLE_FRAME_PIXELS.get(_device_type(device), WHOLE_FRAME_PIXELS["cpu"])
 
 
+def _check_norm(norm: str) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+
+
+def default_tile(method: str, tile: int, *, norm: str, device: torch.device | str) -> int:
+    """The tile side translate_image uses: ``tile`` (the model's) with per-tile statistics, else the
+    larger :data:`IMAGE_TILE` for the device (any multiple of the model's tile works then)."""
+    _check_method(method)
+    _check_norm(norm)
+    if norm == "tile" or method in FULLY_CONVOLUTIONAL:
+        return tile
+    side = IMAGE_TILE.get(_device_type(device), IMAGE_TILE["cpu"])
+    return max(tile, side // tile * tile)
+
+
+def window_batch(batch: int, *, tile: int, window: int) -> int:
+    """A batch of ``window``-px windows holding about as many pixels as ``batch`` tiles of ``tile`` px
+    (at least 1): keeps the memory of a batch when tiles grow or get context."""
+    return max(1, batch * tile * tile // (window * window))
+
+
+def default_context(G: torch.nn.Module) -> int:
+    """Context (px) around each tile for norm="image": G's receptive radius rounded up to a multiple
+    of 4, so that every window starts on the grid of G's two stride-2 downsamplings."""
+    return -(-int(G.receptive_radius) // 4) * 4
+
+
+def thumbnail_stats(
+    G: torch.nn.Module,
+    image,
+    *,
+    side: int = THUMBNAIL_SIDE,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> NormStats:
+    """G's instance-norm statistics on a thumbnail of ``image`` (PIL RGB or uint8 (H, W, 3)).
+
+    The thumbnail keeps the aspect with its long side at most ``side`` (a smaller photo is used
+    at its own size), both sides rounded to multiples of 4 (at least 8): Lanczos resampling.
+    """
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.ascontiguousarray(image))
+    w, h = pil.size
+    scale = min(1.0, side / max(w, h))
+    size = tuple(max(_MIN_THUMBNAIL_SIDE, 4 * round(v * scale / 4)) for v in (w, h))
+    thumb = pil if pil.size == size else pil.resize(size, Image.LANCZOS)
+    with torch.inference_mode():
+        return G.norm_stats(pil_to_tensor(thumb, device=device, dtype=dtype))
+
+
 def runs_whole_frame(height: int, width: int, *, whole_frame_pixels: int) -> bool:
     """Whether :func:`translate_image` sends a height x width frame through G in one call."""
     return height * width <= whole_frame_pixels and min(height, width) >= _MIN_WHOLE_SIDE
@@ -122,21 +193,29 @@ def translate_image(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     callback: Callback | None = None,
+    norm: str = "tile",
+    context: int | None = None,
 ) -> np.ndarray:
     """``image`` (PIL RGB or uint8 (H, W, 3)) through ``G`` -> uint8 (H, W, 3) of the same size.
 
     Frames of at most ``whole_frame_pixels`` pixels go through G in one call (G must accept any
     size: CycleGAN's generator); the others, tile by tile with :func:`translate_hd` (``tile``,
     ``overlap``, ``batch``). ``callback`` gets one TileProgress(1, 1) for a whole frame.
+
+    ``norm``: ``"tile"``: G as it is, each tile (or the whole frame) normalised with its own
+    statistics. ``"image"``: a whole frame likewise (its own statistics are the whole image's);
+    tiles are normalised with :func:`thumbnail_stats` of the whole photo and get ``context``
+    pixels of context (default :func:`default_context`); G must have ``norm_stats`` and
+    ``receptive_radius`` (the shipped generators do). ``context`` is 0 by default otherwise.
     """
-    src = np.asarray(image) if isinstance(image, Image.Image) and image.mode == "RGB" else image
-    if (
-        isinstance(src, np.ndarray)
-        and src.dtype == np.uint8
-        and src.ndim == 3
-        and src.shape[2] == 3
-        and runs_whole_frame(*src.shape[:2], whole_frame_pixels=whole_frame_pixels)
-    ):
+    _check_norm(norm)
+    whole = _whole_frame(image, whole_frame_pixels)
+    if norm == "image" and not whole:
+        stats = thumbnail_stats(G, as_uint8_rgb(image), device=device, dtype=dtype)
+        context = default_context(G) if context is None else context
+        G = functools.partial(G, norm_stats=stats)
+    if whole:
+        src = _rgb_array(image)
         with torch.inference_mode():
             src = np.ascontiguousarray(src) if src.flags.writeable else src.copy()  # torch wants writable memory
             x = torch.from_numpy(src).to(device).permute(2, 0, 1)[None]  # [1, 3, H, W] uint8
@@ -151,7 +230,31 @@ def translate_image(
             callback(TileProgress(1, 1))
         return out
     return translate_hd(
-        G, image, tile=tile, overlap=overlap, batch=batch, device=device, dtype=dtype, callback=callback
+        G,
+        image,
+        tile=tile,
+        overlap=overlap,
+        batch=batch,
+        device=device,
+        dtype=dtype,
+        callback=callback,
+        context=context or 0,
+    )
+
+
+def _rgb_array(image):
+    return np.asarray(image) if isinstance(image, Image.Image) and image.mode == "RGB" else image
+
+
+def _whole_frame(image, whole_frame_pixels: int) -> bool:
+    # whether translate_image runs ``image`` in one call (invalid images go on to translate_hd's checks)
+    src = _rgb_array(image)
+    return (
+        isinstance(src, np.ndarray)
+        and src.dtype == np.uint8
+        and src.ndim == 3
+        and src.shape[2] == 3
+        and runs_whole_frame(*src.shape[:2], whole_frame_pixels=whole_frame_pixels)
     )
 
 

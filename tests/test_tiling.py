@@ -393,3 +393,51 @@ def test_tile_on_device_progress_stop_and_checks():
         translate_hd(nn.Identity(), a, tile=32, overlap=8, tile_on_device=True)
     with pytest.raises(ValueError, match="NaN"):
         translate_hd(lambda t: t * float("nan"), a, tile=32, tile_on_device=True)
+
+
+# ----------------------------------------------------------------------------- context around tiles
+
+
+def local_conv_G(radius: int) -> nn.Module:
+    """A fixed G whose output pixel depends on exactly ``radius`` pixels on each side (no norm)."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 2 * radius + 1, padding=radius, padding_mode="reflect"), nn.Sigmoid(),
+    ).eval()  # fmt: skip
+
+
+@pytest.mark.parametrize("h, w, tile, context", [(50, 41, 16, 3), (37, 70, 8, 5), (9, 9, 16, 4), (64, 30, 32, 6)])
+@pytest.mark.parametrize("on_device", [False, True])
+def test_context_reproduces_the_whole_frame(h, w, tile, context, on_device):
+    # with context >= G's receptive radius, every kept pixel sees exactly what the whole frame shows it,
+    # image edges included (both reflect the image the same way, radius <= the image side)
+    conv = local_conv_G(3)
+    G = lambda x: conv(x)[:, :3]  # noqa: E731
+    a = noise_image(h, w)
+    whole = apply_whole(G, a)
+    tiled = translate_hd(G, a, tile=tile, batch=3, context=context, tile_on_device=on_device)
+    assert tiled.shape == a.shape
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1  # float summation order only
+    plain = translate_hd(G, a, tile=tile, batch=3, tile_on_device=on_device)
+    if max(h, w) > tile:  # plain tiles see reflected tile content at their borders instead
+        assert np.abs(plain.astype(int) - whole.astype(int)).max() > 10
+
+
+def test_context_windows_reflect_at_every_edge():
+    # a G that returns its window's centre unchanged gives the input back, whatever the context
+    a = noise_image(23, 5)
+    for context in (0, 1, 7, 40):
+        assert np.array_equal(translate_hd(nn.Identity(), a, tile=4, context=context), a)
+        assert np.array_equal(translate_hd(nn.Identity(), a, tile=4, context=context, tile_on_device=True), a)
+    assert np.array_equal(tiling._reflect_indices(np.arange(-6, 0), 4), np.array([0, 1, 2, 3, 2, 1]))
+
+
+def test_context_with_overlap_and_bad_values():
+    conv = local_conv_G(2)
+    G = lambda x: conv(x)[:, :3]  # noqa: E731
+    a = noise_image(40, 40)
+    blended = translate_hd(G, a, tile=16, overlap=4, context=2)
+    assert np.abs(blended.astype(int) - apply_whole(G, a).astype(int)).max() <= 1  # every blended tile is exact
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="context"):
+            translate_hd(G, a, tile=16, context=bad)
