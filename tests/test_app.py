@@ -214,14 +214,20 @@ def test_progan_closest_latent_search(client):
 
 
 COMBO, NAIVE = "Siamese GAN, Combo-trained (seed 000)", "Siamese GAN, naive tiles (baseline)"
+WHOLE_PHOTO, EACH_TILE = "Whole photo (seamless tiles)", "Each tile its own (seed 000's plain tiles)"
 
 
-@pytest.mark.parametrize("method", [COMBO, NAIVE])
-def test_vangogh_translates_at_full_resolution(client, tmp_path_factory, content_photo, method):
+@pytest.mark.parametrize("method, norm", [(COMBO, WHOLE_PHOTO), (NAIVE, EACH_TILE), (COMBO, None)])
+def test_vangogh_translates_at_full_resolution(client, tmp_path_factory, content_photo, method, norm):
     photo = tmp_path_factory.mktemp("vg") / "photo.jpg"
     content_photo.resize((301, 203)).save(photo, quality=95)  # not a multiple of the tile
-    (before, after), status, download = client.predict(handle_file(str(photo)), method, 1.0, 0, api_name="/vangogh")
+    args = (handle_file(str(photo)), method, 1.0, 0) + ((norm,) if norm else ())  # None: the default
+    (before, after), status, download = client.predict(*args, api_name="/vangogh")
     assert "301×203" in status and "seam score" in status
+    if norm == EACH_TILE:
+        assert "64-px tiles ·" in status
+    else:  # the default: the whole photo's statistics
+        assert "256-px tiles with 48 px of context, the whole photo's statistics" in status
     with Image.open(download) as full:
         assert full.size == (301, 203)
         painted = np.asarray(full.convert("RGB"), dtype=np.float64)
@@ -271,7 +277,7 @@ def test_a_job_predicted_to_run_too_long_is_refused_before_it_starts(client, pho
 def test_vangogh_compare_runs_every_model_on_the_same_photo(client, tmp_path_factory, content_photo):
     photo = tmp_path_factory.mktemp("vgc") / "photo.jpg"
     content_photo.resize((160, 96)).save(photo, quality=95)
-    gallery, table = client.predict(handle_file(str(photo)), 1.0, 0, api_name="/vangogh_compare")
+    gallery, table = client.predict(handle_file(str(photo)), 1.0, 0, EACH_TILE, api_name="/vangogh_compare")
     reference, *rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
     assert len(gallery) == 1 + len(rows) and len(rows) == 3  # the photo, then one result per model
     assert [row.split("|")[1].strip() for row in rows] == [COMBO, NAIVE, "CycleGAN (seed 004)"]

@@ -23,7 +23,8 @@ from .layout import example_pairs, image_input
 from .share import ShareLinks
 
 STYLE_METHODS = {"gatys": "Gatys NST (seed 001)", "adain": nst_tab.FAST_LABEL}  # these also need a style image
-TASKS = {"gatys": "nst"}  # method -> cost-model task, where the names differ
+TASKS = {"gatys": "nst", "adain": "adain"}  # method -> cost-model task; the GANs: vangogh_tab.cost_task
+GAN_NORM = "image"  # the GANs run with the whole photo's statistics, as the Van Gogh tab's default
 WEIGHTS = {"gatys": "vgg19-caffe", "adain": "adain-decoder"}  # the GANs: translate.METHODS
 
 
@@ -39,6 +40,10 @@ def _gatys(photo: Image.Image, style: Image.Image, *, steps: int, seed: int) -> 
         result = stylize(pil_to_tensor(photo), pil_to_tensor(style), vgg=vgg(), steps=steps, size=side, seed=seed,
                          device=DEVICE)  # fmt: skip
     return tensor_to_pil(result)
+
+
+def _task(method: str) -> str:
+    return TASKS.get(method) or vangogh_tab.cost_task(method, GAN_NORM)
 
 
 def _units(method: str, photo: Image.Image, steps: int) -> float:
@@ -66,7 +71,7 @@ def run_compare(photo, style, chosen, steps, seed, progress=PROGRESS):
         nst_tab.check_shape(style_img, "style", side=max(img.size))
     if not 1 <= steps <= LIMITS.max_steps:
         raise gr.Error(f"Steps must be 1-{LIMITS.max_steps} on {DEVICE}.")
-    total = sum(COSTS.estimate(TASKS.get(name, name), _units(name, img, steps)).seconds for name in chosen)
+    total = sum(COSTS.estimate(_task(name), _units(name, img, steps)).seconds for name in chosen)
     if total > LIMITS.max_job_seconds:
         raise gr.Error(f"These methods would take about {format_seconds(total)} together on {DEVICE}; the limit "
                        f"is {LIMITS.max_job_seconds:.0f} s. Choose fewer methods or fewer Gatys steps.")  # fmt: skip
@@ -85,7 +90,7 @@ def run_compare(photo, style, chosen, steps, seed, progress=PROGRESS):
             result, _ = nst_tab.fast_stylize(img, style_img, side=max(img.size), alpha=1.0, preserve_colors=False)
             tile = None
         else:
-            done = vangogh_tab.paint(img, name, overlap=0)
+            done = vangogh_tab.paint(img, name, overlap=0, norm=GAN_NORM)
             result, tile = done.image, done.seam_tile
         seconds = time.perf_counter() - started
         gallery.append((result, f"{label} · {seconds:.1f} s"))

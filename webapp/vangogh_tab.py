@@ -38,12 +38,31 @@ LABELS = {
     "cyclegan": "CycleGAN (seed 004)",
 }
 METHODS = {LABELS.get(key, key): key for key in translate.METHODS}  # UI label -> translate method
+NORMS = {  # UI label -> translate norm
+    "Whole photo (seamless tiles)": "image",
+    "Each tile its own (seed 000's plain tiles)": "tile",
+}
+DEFAULT_NORM = next(iter(NORMS))
 PREVIEW_SIDE = 2048  # the before/after view; the download is full size
 
 
 def missing(method: str) -> bool:
     """Whether the weights of ``method`` cannot be found (comparisons skip it and say so)."""
     return hub.availability(translate.METHODS[method]) is not None
+
+
+def norm_key(value: str) -> str:
+    """A norm from its UI label or its name."""
+    if value in NORMS:
+        return NORMS[value]
+    if value in translate.NORMS:
+        return value
+    raise gr.Error(f"Unknown normalisation {value!r}; choose one of: {', '.join(NORMS)}")
+
+
+def cost_task(method: str, norm: str) -> str:
+    """The cost model's task: whole-photo statistics cost more (tiles are computed with context)."""
+    return method if norm == "tile" else f"{method}:image"
 
 
 def method_key(value: str) -> str:
@@ -64,19 +83,25 @@ class Painted:
     seam_tile: int | None  # the plain tile grid whose borders may show; None: whole frame or overlapped
 
 
-def paint(img: Image.Image, method: str, *, overlap: int, progress=None) -> Painted:
+def paint(img: Image.Image, method: str, *, overlap: int, norm: str = "image", progress=None) -> Painted:
     """``img`` through ``method``: plain or overlapped tiles, or (CycleGAN) the whole frame when it fits.
 
-    ``overlap`` applies to the Siamese GANs; CycleGAN's tiles always overlap (translate.py).
+    ``norm`` (translate.NORMS): "image" normalises every tile with the whole photo's statistics
+    and computes it with context (seamless); "tile" is seed 000's plain tiling. ``overlap``
+    applies to the Siamese GANs; CycleGAN's own-statistics tiles always overlap (translate.py).
     The model time is what the cost model learns.
     """
     try:
         G, tile = translate.load_translator(method, device=DEVICE)
     except WEIGHTS_ERRORS as exc:
         raise gr.Error(str(exc)) from None
+    model_tile, tile = tile, translate.default_tile(method, tile, norm=norm, device=DEVICE)
     whole, batch = translate.whole_frame_pixels(method, DEVICE), LIMITS.tile_batch
-    if method in translate.FULLY_CONVOLUTIONAL:  # large tiles, always overlapped (see translate.py)
-        overlap, batch = translate.default_overlap(method, tile), translate.default_batch(method, DEVICE)
+    if method in translate.FULLY_CONVOLUTIONAL:  # large tiles, overlapped with own statistics (translate.py)
+        overlap, batch = translate.default_overlap(method, tile, norm=norm), translate.default_batch(method, DEVICE)
+    elif norm == "image":  # larger tiles with context: as many pixels per batch as the plain 64-px tiles
+        window = tile + 2 * translate.default_context(G)
+        batch = translate.window_batch(batch, tile=model_tile, window=window)
     overlap = min(int(overlap), tile // 2)
     megapixels = img.width * img.height / 1e6
     started = time.perf_counter()
@@ -84,19 +109,21 @@ def paint(img: Image.Image, method: str, *, overlap: int, progress=None) -> Pain
     def report(p):  # translate_hd's callback; returning None never stops it
         progress((p.done, p.total), desc=LABELS.get(method, method))
 
-    with timed(method, megapixels):
+    with timed(cost_task(method, norm), megapixels):
         array = translate.translate_image(G, img, tile=tile, overlap=overlap, whole_frame_pixels=whole,
-                                          batch=batch, device=DEVICE,
+                                          batch=batch, device=DEVICE, norm=norm,
                                           callback=report if progress is not None else None)  # fmt: skip
     if translate.runs_whole_frame(img.height, img.width, whole_frame_pixels=whole):
         layout, seam_tile = "the whole frame at once", None
     else:
         layout = f"{tile}-px tiles" + (f", {overlap}-px overlap" if overlap else "")
+        if norm == "image":
+            layout += f" with {translate.default_context(G)} px of context, the whole photo's statistics"
         seam_tile = None if overlap else tile
     return Painted(method, Image.fromarray(array), time.perf_counter() - started, layout, seam_tile)
 
 
-def estimate_text(photo, method: str | None = None) -> str:
+def estimate_text(photo, method: str | None = None, norm: str = "image") -> str:
     """What the next run will cost, shown as soon as a photo is chosen."""
     size = upload_size(photo)
     if size is None:
@@ -105,18 +132,19 @@ def estimate_text(photo, method: str | None = None) -> str:
     scale = min(1.0, (LIMITS.translate_pixels / (w * h)) ** 0.5)
     megapixels = w * h * scale * scale / 1e6
     keys = [method_key(method)] if method else list(METHODS.values())
-    parts = [f"{LABELS.get(k, k)}: {COSTS.estimate(k, megapixels).describe(device=DEVICE)}" for k in keys]
+    task = lambda k: cost_task(k, norm_key(norm))  # noqa: E731
+    parts = [f"{LABELS.get(k, k)}: {COSTS.estimate(task(k), megapixels).describe(device=DEVICE)}" for k in keys]
     note = f" (downscaled from {w}×{h} to the {LIMITS.translate_pixels / 1e6:.0f} MP cap)" if scale < 1 else ""
     return f"**Estimate for {megapixels:.1f} MP{note}:** " + "; ".join(parts)
 
 
 @gpu(duration=60)
-def run_vangogh(photo, method, strength, overlap, progress=PROGRESS):
+def run_vangogh(photo, method, strength, overlap, norm=DEFAULT_NORM, progress=PROGRESS):
     """Van Gogh HD: the photo at full resolution, tile by tile; before/after, seam score, PNG."""
     img = open_upload(photo, "photo", max_pixels=LIMITS.translate_pixels)
-    key = method_key(method)
-    check_budget(key, img.width * img.height / 1e6)
-    done = paint(img, key, overlap=int(overlap), progress=progress)
+    key, norm = method_key(method), norm_key(norm)
+    check_budget(cost_task(key, norm), img.width * img.height / 1e6)
+    done = paint(img, key, overlap=int(overlap), norm=norm, progress=progress)
     seams = _seams(img, done.image, tile=done.seam_tile) if done.seam_tile else "no plain tile borders"
     result = Image.fromarray(blend(img, done.image, strength))
     status = (
@@ -127,11 +155,11 @@ def run_vangogh(photo, method, strength, overlap, progress=PROGRESS):
 
 
 @gpu(duration=120)
-def run_vangogh_compare(photo, strength, overlap, progress=PROGRESS):
+def run_vangogh_compare(photo, strength, overlap, norm=DEFAULT_NORM, progress=PROGRESS):
     """Every method on the same photo, side by side, with time and quality figures."""
     img = open_upload(photo, "photo", max_pixels=LIMITS.translate_pixels)
-    megapixels = img.width * img.height / 1e6
-    total = sum(COSTS.estimate(key, megapixels).seconds for key in METHODS.values())
+    megapixels, norm = img.width * img.height / 1e6, norm_key(norm)
+    total = sum(COSTS.estimate(cost_task(key, norm), megapixels).seconds for key in METHODS.values())
     if total > LIMITS.max_job_seconds:
         raise gr.Error(
             f"Comparing every method on this {megapixels:.1f} MP photo would take about {format_seconds(total)} "
@@ -143,7 +171,7 @@ def run_vangogh_compare(photo, strength, overlap, progress=PROGRESS):
             rows.append((label, "weights not found", metrics.Quality(None, None, None)))
             yield gallery, metrics.table(rows)
             continue
-        done = paint(img, key, overlap=int(overlap), progress=progress)
+        done = paint(img, key, overlap=int(overlap), norm=norm, progress=progress)
         quality = metrics.measure(img, done.image, tile=done.seam_tile)
         gallery.append((preview(Image.fromarray(blend(img, done.image, strength))), f"{label} · {done.seconds:.1f} s"))
         rows.append((label, f"{done.seconds:.1f} s", quality))
@@ -175,13 +203,23 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
             photo = image_input("Photo", elem_id="vangogh-photo")
             estimate = gr.Markdown(elem_id="vangogh-estimate")
             method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="Model", elem_id="vangogh-method")
+            norm = gr.Radio(
+                list(NORMS),
+                value=DEFAULT_NORM,
+                label="Normalisation statistics",
+                info="Whole photo: every tile normalised like the whole frame and computed with context, "
+                "so no tile borders show. Each tile its own: the seed's plain tiling (compare Combo vs naive seams).",
+                elem_id="vangogh-norm",
+            )
             with gr.Row():
                 strength = gr.Slider(0, 1, value=1, step=0.05, label="Style strength (blend in CIELAB)")
-                overlap = gr.Slider(0, 32, value=0, step=2, label="Tile overlap, px (0 = the seed's plain tiles)")
+                overlap = gr.Slider(0, 32, value=0, step=2, label="Tile overlap, px (0 = plain tiles)")
             with gr.Row():
                 run = gr.Button("Paint it", variant="primary", elem_id="vangogh-run")
                 compare = gr.Button("Compare all models", elem_id="vangogh-compare")
-            share.button("vangogh", {"photo": photo, "method": method, "strength": strength, "overlap": overlap})
+            share.button(
+                "vangogh", {"photo": photo, "method": method, "strength": strength, "overlap": overlap, "norm": norm}
+            )
         with gr.Column():
             output = gr.ImageSlider(label="Before / after", format="jpeg", interactive=False, elem_id="vangogh-output")
             status = gr.Markdown(elem_id="vangogh-status")
@@ -196,12 +234,14 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
 
     models = [translate.METHODS[key] for key in METHODS.values()]
     demo.load(lambda: availability_notice(*models), None, notice, queue=False, api_visibility="private")
-    photo.change(estimate_text, [photo, method], estimate, preprocess=False, queue=False, api_visibility="private")
-    method.change(estimate_text, [photo, method], estimate, preprocess=False, queue=False, api_visibility="private")
+    for trigger in (photo, method, norm):
+        trigger.change(
+            estimate_text, [photo, method, norm], estimate, preprocess=False, queue=False, api_visibility="private"
+        )
     limit = 1 if DEVICE == "cpu" else 2
     run.click(
         run_vangogh,
-        [photo, method, strength, overlap],
+        [photo, method, strength, overlap, norm],
         [output, status, file],
         api_name="vangogh",
         preprocess=False,
@@ -210,7 +250,7 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
     )
     compare.click(
         run_vangogh_compare,
-        [photo, strength, overlap],
+        [photo, strength, overlap, norm],
         [compared, table],
         api_name="vangogh_compare",
         preprocess=False,
