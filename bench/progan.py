@@ -96,11 +96,12 @@ def quality(args: argparse.Namespace) -> list[dict]:
     real = [x[None].float().div(255).to(device) for x in faces.images[:20]]  # 009501-009520, uint8 -> [0, 1]
     rows = []
     for name, targets in (("generated", generated), ("heldout", real)):
-        for lr, restarts in args.settings:
+        for lr, restarts, preselect in args.settings:
             started = time.perf_counter()
-            values = [closest_latent(G, t, steps=args.steps, lr=lr, restarts=restarts, seed=i).psnr
+            values = [closest_latent(G, t, steps=args.steps, lr=lr, restarts=restarts, seed=i, preselect=preselect).psnr
                       for i, t in enumerate(targets)]  # fmt: skip
             rows.append({"task": "quality", "targets": name, "steps": args.steps, "lr": lr, "restarts": restarts,
+                         "preselect": preselect,
                          "psnr_mean": round(statistics.mean(values), 2), "psnr_min": round(min(values), 2),
                          "share_30db": sum(v >= 30 for v in values) / len(values),
                          "seconds_per_target": round((time.perf_counter() - started) / len(values), 3)})  # fmt: skip
@@ -118,11 +119,17 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--weights", default=None, help="quality: model folder (default: hub.py)")
     parser.add_argument("--faces", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/faces")
-    parser.add_argument("--settings", default="0.01:1,0.05:1,0.05:8,0.05:16", help="quality: lr:restarts,...")
+    parser.add_argument(
+        "--settings",
+        default="0.01:1,0.05:1,0.05:8,0.05:16,0.05:8:256,0.05:16:512",
+        help="quality: lr:restarts[:preselect],...",
+    )
     parser.add_argument("--out", default="runs/bench_progan", help="speed: where the GIFs go")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    args.settings = [(float(a), int(b)) for a, b in (s.split(":") for s in args.settings.split(","))]
+    args.settings = [
+        (float(a), int(b), int(c[0]) if c else 0) for a, b, *c in (s.split(":") for s in args.settings.split(","))
+    ]
     rows = speed(args) if args.task == "speed" else quality(args)
     name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     print(f"device: {name} · torch {torch.__version__} · {time.strftime('%Y-%m-%d')}")

@@ -124,6 +124,7 @@ def closest_latent(
     frame_every: int = 5,
     seed: int = 0,
     init: torch.Tensor | None = None,
+    preselect: int = 0,
     callback: Callable[[SearchProgress], bool | None] | None = None,
     cuda_graph: bool | None = None,
 ) -> SearchResult:
@@ -135,6 +136,12 @@ def closest_latent(
     together in one batch with Adam(lr): the loss is summed over candidates, so each gets exactly
     its own gradient, and Adam, being element-wise, moves each as if alone. The candidate with the
     lowest final loss wins.
+
+    ``preselect`` > ``restarts``: draw that many random latents (from ``seed``), score each with
+    the same objective in forward passes only, and start from the ``restarts`` best of them.
+    Finding the right basin is what limits this non-convex search (from a start near the
+    answer 200 steps reach far higher PSNR than from a random one); forward passes cost about a
+    third of a search step per latent, so this widens the search cheaply.
 
     A frame of the current best candidate is kept at steps 0, frame_every, 2 * frame_every, ...,
     ``steps`` (the initial frame included: ``steps // frame_every + 1`` frames). ``losses[i]`` is the
@@ -158,8 +165,12 @@ def closest_latent(
     param = next(G.parameters())
     target = target.detach().to(device=param.device, dtype=param.dtype)
     z_dim = G.z_dim
+    if preselect and (init is not None or preselect < restarts):
+        raise ValueError(f"preselect must be >= restarts ({restarts}) and cannot be combined with init")
     if init is None:
-        z = sample_latents(restarts, z_dim=z_dim, seed=seed, device=param.device, dtype=param.dtype)
+        z = sample_latents(max(restarts, preselect), z_dim=z_dim, seed=seed, device=param.device, dtype=param.dtype)
+        if preselect:
+            z = _best_starts(G, target, z, keep=restarts)
     elif init.ndim != 2 or init.shape[1] != z_dim or restarts not in (1, init.shape[0]):
         raise ValueError(f"init must be [restarts, {z_dim}] starting latents, got {list(init.shape)}")
     else:
@@ -173,7 +184,7 @@ def closest_latent(
     def evaluate() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         # at the current z: (per-candidate loss [K], best loss [], best image [3, R, R], best z [z_dim])
         image = G(z).add(1).div(2).clamp(0, 1)  # [K, 3, R, R]
-        loss = (image - target).abs().flatten(1).sum(1) + (z.norm(dim=1) - math.sqrt(z_dim)).abs()  # [K]
+        loss = _objective(image, target, z)  # [K]
         best_loss, best = loss.min(dim=0)
         best = best.view(1)  # index_select copies, and (unlike indexing with a 0-dim tensor) never syncs
         return loss, best_loss.detach(), image.detach().index_select(0, best)[0], z.detach().index_select(0, best)[0]
@@ -230,6 +241,23 @@ def closest_latent(
         frames=frames,
         losses=losses,
     )
+
+
+@torch.no_grad()
+def _best_starts(G: nn.Module, target: torch.Tensor, z: torch.Tensor, *, keep: int, batch: int = 64) -> torch.Tensor:
+    """The ``keep`` rows of ``z`` [N, z_dim] with the lowest search objective against ``target``."""
+    training = G.training
+    G.eval()
+    try:
+        losses = torch.cat([_objective(G(c).add(1).div(2).clamp(0, 1), target, c) for c in z.split(batch)])  # [N]
+    finally:
+        G.train(training)
+    return z.index_select(0, losses.argsort()[:keep]).clone()
+
+
+def _objective(image: torch.Tensor, target: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """The seed's loss per candidate: L1 sum in [0, 1] plus | |z| - sqrt(z_dim) |: [K]."""
+    return (image - target).abs().flatten(1).sum(1) + (z.norm(dim=1) - math.sqrt(z.shape[1])).abs()
 
 
 def _graphed(step: Callable[[], tuple], z: torch.Tensor, optimizer: torch.optim.Optimizer) -> Callable[[], tuple]:

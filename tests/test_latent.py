@@ -190,3 +190,26 @@ def test_prepare_target_crops_the_centre_square():
     assert t.shape == (1, 3, 8, 8) and t.dtype == torch.float32
     torch.testing.assert_close(t[0, :, 0, 0], torch.tensor([0.0, 1.0, 0.0]))
     assert t[0, 0].max() == 0  # no red left anywhere
+
+
+def test_preselect_starts_from_the_best_random_latents(target):
+    G = tiny_G(16)
+    pool = sample_latents(64, z_dim=16, seed=3)  # what preselect=64 draws from seed 3
+    with torch.no_grad():
+        image = generate(G, pool)
+        scores = (image - target).abs().flatten(1).sum(1) + (pool.norm(dim=1) - 4).abs()  # sqrt(16) = 4
+    best = scores.argsort()[:4]
+    found = latent.closest_latent(G, target, steps=0, restarts=4, preselect=64, seed=3)
+    assert found.loss == pytest.approx(scores[best[0]].item(), rel=1e-5)
+    torch.testing.assert_close(found.latent, pool[best[0]])
+    # and then searches from exactly those four
+    searched = latent.closest_latent(G, target, steps=30, restarts=4, preselect=64, seed=3)
+    assert searched.losses == pytest.approx(latent.closest_latent(G, target, steps=30, init=pool[best]).losses)
+    plain = latent.closest_latent(G, target, steps=0, restarts=4, seed=3)
+    assert found.loss <= plain.loss
+
+
+@pytest.mark.parametrize("kwargs", [dict(restarts=4, preselect=2), dict(preselect=8, init=torch.zeros(1, 4))])
+def test_preselect_rejects_what_it_cannot_do(G, target, kwargs):
+    with pytest.raises(ValueError, match="preselect"):
+        latent.closest_latent(G, target, steps=1, **kwargs)

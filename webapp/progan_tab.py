@@ -19,6 +19,8 @@ from .share import ShareLinks
 
 FACE_DISPLAY = 256  # faces are shown upscaled (Lanczos); downloads keep the model's resolution
 MAX_INTERPOLATION_STEPS = 300
+PRESELECT = 256  # random latents scored (forward only) before the search; its starts are the best of them
+MAX_PRESELECT = 2048
 
 
 def _progan():
@@ -68,7 +70,7 @@ def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps):
 
 
 @gpu(duration=120)
-def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, progress=PROGRESS):
+def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, preselect=PRESELECT, progress=PROGRESS):
     """Closest-latent search (seed 003): live convergence, then result beside target, PSNR, GIF, .npy."""
     G, config = _progan()
     if use_upload:
@@ -76,12 +78,14 @@ def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, pro
         goal = latent.prepare_target(photo, resolution=config.img_resolution, device=DEVICE)
     else:
         goal = progan.generate(G, _latent(target_seed, config.z_dim)[None])
-    if not 1 <= int(steps) <= 2000 or not 1 <= int(restarts) <= 64:
-        raise gr.Error("Steps must be 1-2000 and restarts 1-64.")
+    if not 1 <= int(steps) <= 2000 or not 1 <= int(restarts) <= 64 or not 0 <= int(preselect) <= MAX_PRESELECT:
+        raise gr.Error(f"Steps must be 1-2000, restarts 1-64 and scored candidates 0-{MAX_PRESELECT}.")
+    preselect = max(int(preselect), int(restarts)) if int(preselect) else 0
     started = time.perf_counter()
 
     def work(callback):
-        return latent.closest_latent(G, goal, steps=int(steps), restarts=int(restarts), lr=float(lr), callback=callback)
+        return latent.closest_latent(G, goal, steps=int(steps), restarts=int(restarts), lr=float(lr),
+                                     preselect=preselect, callback=callback)  # fmt: skip
 
     for item in stream(work):
         if isinstance(item, Finished):
@@ -93,7 +97,8 @@ def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, pro
     frames = [_pair(goal[0], f) for f in found.frames]
     frames[0].save(gif := stem.with_suffix(".gif"), save_all=True, append_images=frames[1:], duration=80, loop=0)
     npy = latent.save_latent(found.latent.cpu(), stem.with_suffix(".npy"))
-    status = (f"PSNR {found.psnr:.2f} dB after {int(steps)} steps × {int(restarts)} starts in "
+    picked = f" (the best of {preselect} scored latents)" if preselect else ""
+    status = (f"PSNR {found.psnr:.2f} dB after {int(steps)} steps × {int(restarts)} starts{picked} in "
               f"{time.perf_counter() - started:.1f} s on {DEVICE} (left: target, right: result).")  # fmt: skip
     yield _pair(goal[0], found.image), status, str(gif), str(npy)
 
@@ -134,6 +139,10 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
                 pp_steps = gr.Slider(10, 2000, value=200, step=10, label="Steps")
                 pp_restarts = gr.Slider(1, 64, value=8, step=1, label="Random starts (one batch)")
                 pp_lr = gr.Slider(0.001, 0.2, value=0.05, step=0.001, label="Adam learning rate")
+            pp_preselect = gr.Slider(
+                0, MAX_PRESELECT, value=PRESELECT, step=16,
+                label="Random latents scored first (the starts are the best of them; 0 = off)",
+            )  # fmt: skip
             pp_run = gr.Button("Search", variant="primary", elem_id="progan-search")
         with gr.Column():
             pp_output = gr.Image(
@@ -145,11 +154,12 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
     share.button("progan", {
         "seed": pg_seed, "from": pi_a, "to": pi_b, "frames": pi_steps, "fps": pi_fps, "path": pi_method,
         "target_seed": pp_seed, "search_steps": pp_steps, "restarts": pp_restarts, "lr": pp_lr,
+        "preselect": pp_preselect,
     })  # fmt: skip
 
     demo.load(lambda: availability_notice("progan-faces"), None, pg_notice, queue=False, api_visibility="private")
     pg_run.click(run_progan_sample, [pg_seed], [pg_output, pg_latent], api_name="progan_sample", preprocess=False)
     pi_run.click(run_progan_interpolate, [pi_a, pi_b, pi_steps, pi_method, pi_fps], [pi_output, pi_files],
                  api_name="progan_interpolate", preprocess=False)  # fmt: skip
-    pp_run.click(run_progan_project, [pp_target, pp_seed, pp_use_upload, pp_steps, pp_restarts, pp_lr],
+    pp_run.click(run_progan_project, [pp_target, pp_seed, pp_use_upload, pp_steps, pp_restarts, pp_lr, pp_preselect],
                  [pp_output, pp_status, pp_gif, pp_npy], api_name="progan_project", preprocess=False)  # fmt: skip
