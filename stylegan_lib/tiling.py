@@ -6,7 +6,9 @@
   must look real and G learns seamless tiles.
 * :func:`translate_hd`: runs G tile by tile over a photo of any size (50 megapixels on a small
   CPU box), in bounded memory: the image is never converted to float as a whole, only the tiles
-  of one batch and, when tiles overlap, a float canvas of the few tile rows in flight.
+  of one batch and, when tiles overlap, a float canvas of the few tile rows in flight. Tiles
+  can be computed with context around them (only their centre kept), which with shared
+  normalisation statistics (``instnorm``) adds up to one pass over the whole frame.
 * :func:`seam_score`: how visible the tile borders of a plainly tiled output are (1 = invisible).
 
 Tensors: images are [N, 3, H, W], RGB, range [0, 1]. Arrays at the boundary are uint8 (H, W, 3).

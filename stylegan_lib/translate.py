@@ -7,17 +7,18 @@ optionally blend the result with the photo in CIELAB for a style-strength contro
 
 Tiles per method:
 
-* Siamese GAN (seed 000): G was trained on S x S tiles; it always runs on plain S-px tiles
-  (overlap 0 by default, the setting Combo training is for).
+* Siamese GAN (seed 000): G was trained on S x S tiles; with per-tile statistics it runs on
+  plain S-px tiles (overlap 0 by default, the setting Combo training is for), with the whole
+  photo's statistics on larger tiles with context (below).
 * CycleGAN (seed 004): fully convolutional, no training tile. The whole frame goes through G
   in one call up to :data:`WHOLE_FRAME_PIXELS` (by device type: 16.6 MP on CUDA, i.e. any 4K
   frame twice over; 1 MP on CPU, where one thread ran a 512-px tile about 1.7x faster per pixel
   than a 0.9 MP frame and host memory stays bounded). Larger frames run in square tiles of
   :data:`CYCLEGAN_TILE` px (1024 on CUDA, 512 on CPU; :data:`CYCLEGAN_BATCH` per batch)
-  blended over :data:`CYCLEGAN_OVERLAP` px with feathered weights. Instance norm normalises
-  each tile with its own statistics, so the tiles are large and always overlapped; the
-  feathering hides their borders, but a tiled result still differs in colour from the whole
-  frame's (the reference output; see checkpoints/cyclegan-vangogh/README.md).
+  with the whole photo's statistics and context (below): the whole frame's result, seamless.
+  With per-tile statistics they are blended over :data:`CYCLEGAN_OVERLAP` px with feathered
+  weights; the feathering hides their borders, but such a tiled result differs in colour from
+  the whole frame's (the reference output; see checkpoints/cyclegan-vangogh/README.md).
 
 Instance-norm statistics (``norm``):
 

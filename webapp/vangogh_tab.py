@@ -51,27 +51,28 @@ def missing(method: str) -> bool:
     return hub.availability(translate.METHODS[method]) is not None
 
 
-def norm_key(value: str) -> str:
-    """A norm from its UI label or its name."""
-    if value in NORMS:
-        return NORMS[value]
-    if value in translate.NORMS:
-        return value
-    raise gr.Error(f"Unknown normalisation {value!r}; choose one of: {', '.join(NORMS)}")
-
-
 def cost_task(method: str, norm: str) -> str:
     """The cost model's task: whole-photo statistics cost more (tiles are computed with context)."""
     return method if norm == "tile" else f"{method}:image"
 
 
-def method_key(value: str) -> str:
-    """A method from its UI label or its name (API callers may send either)."""
-    if value in METHODS:
-        return METHODS[value]
-    if value in translate.METHODS:
+def _choice(value: str, labels: dict[str, str], names, what: str) -> str:
+    # a name from its UI label or the name itself (API callers may send either)
+    if value in labels:
+        return labels[value]
+    if value in names:
         return value
-    raise gr.Error(f"Unknown method {value!r}; choose one of: {', '.join(METHODS)}")
+    raise gr.Error(f"Unknown {what} {value!r}; choose one of: {', '.join(labels)}")
+
+
+def method_key(value: str) -> str:
+    """A method from its UI label or its name."""
+    return _choice(value, METHODS, translate.METHODS, "method")
+
+
+def norm_key(value: str) -> str:
+    """A norm (translate.NORMS) from its UI label or its name."""
+    return _choice(value, NORMS, translate.NORMS, "normalisation")
 
 
 @dataclass
