@@ -67,7 +67,7 @@ def evaluate(G, method: str, model_tile: int, norm: str, heldout, hd, classifier
     settings = dict(
         tile=tile,
         overlap=default_overlap(method, tile, norm=norm),
-        whole_frame_pixels=whole_frame_pixels(method, device),
+        whole_frame_pixels=whole_frame_pixels(method, device, norm=norm),
         device=device,
         norm=norm,
     )  # batch: translate_hd's default 16 for the held-out photos (CycleGAN runs them whole)

@@ -10,6 +10,9 @@ translate.translate_image: for the Siamese GANs the tiling, G and the stitching
 ``--channels-last`` and ``--compile`` (torch.compile, compiled once for the frame size in
 the warm-up) are the GPU speed options; the warm-up runs on the same size so no timed run
 compiles. ``--model-only`` times G on a ready [1, 3, H, W] device tensor (no uint8 transfers).
+``--norm image`` (translate.NORMS) is the CLI's and app's default: the whole photo's statistics
+recorded on a thumbnail (timed with the model), larger tiles with context; ``tile`` (this
+script's default, the figures so far) is seed 000's plain tiling.
 Write the figures with the device and date into BENCHMARKS.md.
 """
 
@@ -31,14 +34,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<s
 from stylegan_lib.images import open_image
 from stylegan_lib.translate import (
     METHODS,
+    NORMS,
     default_batch,
+    default_context,
     default_overlap,
+    default_tile,
     load_generator,
     translate_image,
     whole_frame_pixels,
+    window_batch,
 )
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class Timed:
+    """The callable that is timed (G, maybe channels_last / compiled), with G's statistics interface."""
+
+    def __init__(self, G, fn):
+        self.G, self.fn = G, fn
+
+    def __call__(self, x, **kwargs):
+        return self.fn(x, **kwargs)
+
+    def norm_stats(self, x):
+        return self.G.norm_stats(x)
+
+    @property
+    def receptive_radius(self) -> int:
+        return self.G.receptive_radius
 
 
 def main() -> None:
@@ -51,6 +75,7 @@ def main() -> None:
         "--batch", type=int, default=None, help="tiles per batch (siamese: 1024 on CUDA, 16 on CPU; cyclegan: 4 / 1)"
     )
     parser.add_argument("--tile", type=int, default=None, help="force tiles of this size (default: the method's)")
+    parser.add_argument("--norm", choices=NORMS, default="tile", help="instance-norm statistics (translate.py)")
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
     parser.add_argument("--channels-last", action="store_true", help="G and its inputs in channels_last layout")
     parser.add_argument("--compile", action="store_true", help="torch.compile G (mode max-autotune-no-cudagraphs)")
@@ -69,18 +94,22 @@ def main() -> None:
     G, tile = load_generator(args.method, path=args.weights, device=args.device, dtype=dtype)
     if args.channels_last:
         G = G.to(memory_format=torch.channels_last)
-    model = G
+    fn = G
     if args.channels_last:
-        model = lambda x: G(x.contiguous(memory_format=torch.channels_last))  # noqa: E731
+        fn = lambda x, **kw: G(x.contiguous(memory_format=torch.channels_last), **kw)  # noqa: E731
     if args.compile:
-        model = torch.compile(model, mode="max-autotune-no-cudagraphs", dynamic=False)
-    tile = args.tile or tile
+        fn = torch.compile(fn, mode="max-autotune-no-cudagraphs", dynamic=False)
+    model = Timed(G, fn)
+    model_tile, tile = tile, args.tile or default_tile(args.method, tile, norm=args.norm, device=args.device)
     if args.batch is None and args.device == "cuda" and args.method != "cyclegan":
         args.batch = 1024  # the Siamese GANs' small tiles: enough of them to fill the GPU
+        if args.norm == "image":  # larger tiles with context: as many pixels per batch
+            args.batch = window_batch(1024, tile=model_tile, window=tile + 2 * default_context(G))
     settings = dict(
         tile=tile,
-        overlap=default_overlap(args.method, tile),
-        whole_frame_pixels=0 if args.tile else whole_frame_pixels(args.method, args.device),
+        norm=args.norm,
+        overlap=default_overlap(args.method, tile, norm=args.norm),
+        whole_frame_pixels=0 if args.tile else whole_frame_pixels(args.method, args.device, norm=args.norm),
         batch=args.batch or default_batch(args.method, args.device),
         device=args.device,
         dtype=dtype,
@@ -113,6 +142,7 @@ def main() -> None:
         )
     name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
     layout = "whole frame" if whole else f"{tile}-px tiles, overlap {settings['overlap']}, batch {settings['batch']}"
+    layout += f", norm {args.norm}"
     options = [args.dtype] + ["channels_last"] * args.channels_last + ["torch.compile"] * args.compile
     print(
         f"{args.method}, {w}x{h}, {layout}, {', '.join(options)}, {name}, {torch.get_num_threads()} threads, "

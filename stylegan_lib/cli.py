@@ -194,7 +194,7 @@ def _translate(args: argparse.Namespace) -> int:
             window = kwargs["tile"] + 2 * (args.context if args.context is not None else default_context(G))
             kwargs["batch"] = window_batch(kwargs["batch"], tile=tile, window=window)
     # a fully convolutional G (CycleGAN) takes the whole frame unless --tile asks for tiles
-    kwargs["whole_frame_pixels"] = 0 if args.tile else whole_frame_pixels(args.method, kwargs["device"])
+    kwargs["whole_frame_pixels"] = 0 if args.tile else whole_frame_pixels(args.method, kwargs["device"], norm=args.norm)
     image = open_image(args.input, max_pixels=args.max_pixels)
     bar = tqdm(unit="tile", disable=args.quiet)
 

@@ -25,14 +25,15 @@ Instance-norm statistics (``norm``):
 * ``"tile"``: every tile is normalised with its own statistics, as G was trained (seed 000's
   plain tiling). Tiles of flat content get stretched to the contrast of busy ones, which is
   where most seams come from.
-* ``"image"`` (the CLI's and the app's default): the statistics of the whole photo. A whole
-  frame run at once has them already; a tiled one records them once on a thumbnail of the
-  photo (long side :data:`THUMBNAIL_SIDE`; ``instnorm``: thumbnail instance normalisation) and
-  normalises every tile with them, and each tile is computed with :func:`default_context`
-  pixels of context on every side (G's receptive radius), so the tiles add up to one seamless
-  pass over the whole frame instead of being feathered together. With shared statistics the
-  tile is only a memory bound, so the Siamese GAN's tiles are larger then (:data:`IMAGE_TILE`),
-  which keeps the context's extra work small.
+* ``"image"`` (the CLI's and the app's default): the statistics of the whole photo, recorded
+  once on a thumbnail of it (long side :data:`THUMBNAIL_SIDE`, the photo itself when smaller;
+  ``instnorm``: thumbnail instance normalisation). Every tile is normalised with them and
+  computed with :func:`default_context` pixels of context on every side (G's receptive
+  radius), so the tiles add up to one seamless pass over the whole frame instead of being
+  feathered together; a frame small enough runs in one call with the same statistics (the
+  Siamese GAN too then), so the result is the same picture on every device. With shared
+  statistics the tile is only a memory bound, so the Siamese GAN's tiles are larger then
+  (:data:`IMAGE_TILE`), which keeps the context's extra work small.
 """
 
 from __future__ import annotations
@@ -120,10 +121,12 @@ def default_batch(method: str, device: torch.device | str) -> int:
     return CYCLEGAN_BATCH.get(_device_type(device), CYCLEGAN_BATCH["cpu"])
 
 
-def whole_frame_pixels(method: str, device: torch.device | str) -> int:
-    """The largest frame (pixels) ``method`` runs in one call on ``device``; 0 = always tiled."""
+def whole_frame_pixels(method: str, device: torch.device | str, *, norm: str = "tile") -> int:
+    """The largest frame (pixels) ``method`` runs in one call on ``device``; 0 = always tiled.
+    The Siamese GANs run whole frames only with the whole photo's statistics (``norm="image"``)."""
     _check_method(method)
-    if method not in FULLY_CONVOLUTIONAL:
+    _check_norm(norm)
+    if method not in FULLY_CONVOLUTIONAL and norm == "tile":
         return 0
     return WHOLE_FRAME_PIXELS.get(_device_type(device), WHOLE_FRAME_PIXELS["cpu"])
 
@@ -204,23 +207,23 @@ def translate_image(
     ``overlap``, ``batch``). ``callback`` gets one TileProgress(1, 1) for a whole frame.
 
     ``norm``: ``"tile"``: G as it is, each tile (or the whole frame) normalised with its own
-    statistics. ``"image"``: a whole frame likewise (its own statistics are the whole image's);
-    tiles are normalised with :func:`thumbnail_stats` of the whole photo and get ``context``
-    pixels of context (default :func:`default_context`); G must have ``norm_stats`` and
-    ``receptive_radius`` (the shipped generators do). ``context`` is 0 by default otherwise.
+    statistics. ``"image"``: G normalises with :func:`thumbnail_stats` of the whole photo, a
+    whole frame and every tile alike, and tiles get ``context`` pixels of context (default
+    :func:`default_context`); G must have ``norm_stats`` and ``receptive_radius`` (the shipped
+    generators do). ``context`` is 0 by default otherwise. A whole frame is reflect-padded to
+    multiples of 4 for G and cropped back.
     """
     _check_norm(norm)
-    whole = _whole_frame(image, whole_frame_pixels)
-    if norm == "image" and not whole:
+    if norm == "image":
         stats = thumbnail_stats(G, as_uint8_rgb(image), device=device, dtype=dtype)
         context = default_context(G) if context is None else context
         G = functools.partial(G, norm_stats=stats)
-    if whole:
+    if _whole_frame(image, whole_frame_pixels):
         src = _rgb_array(image)
         with torch.inference_mode():
             src = np.ascontiguousarray(src) if src.flags.writeable else src.copy()  # torch wants writable memory
             x = torch.from_numpy(src).to(device).permute(2, 0, 1)[None]  # [1, 3, H, W] uint8
-            y = G(x.to(torch.float32).div_(255.0).to(dtype))  # [1, 3, H, W] in [0, 1]
+            y = _padded(G, x.to(torch.float32).div_(255.0).to(dtype))  # [1, 3, H, W] in [0, 1]
             if not isinstance(y, torch.Tensor) or y.shape != x.shape:
                 raise ValueError(f"G must map {list(x.shape)} to the same shape, got {getattr(y, 'shape', y)}")
             if not torch.isfinite(y.sum()):
@@ -241,6 +244,16 @@ def translate_image(
         callback=callback,
         context=context or 0,
     )
+
+
+def _padded(G, x: torch.Tensor) -> torch.Tensor:
+    # G on x [1, 3, H, W] reflect-padded at the bottom and right to multiples of 4, cropped back
+    h, w = x.shape[-2:]
+    ph, pw = -h % 4, -w % 4
+    if not (ph or pw):
+        return G(x)
+    y = G(torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect"))
+    return y[..., :h, :w] if isinstance(y, torch.Tensor) else y
 
 
 def _rgb_array(image):

@@ -184,7 +184,22 @@ def test_cli_translates_with_either_norm(hd_landscape, tmp_path):
     G, tile = translate.load_generator("siamese")
     source = np.asarray(Image.open(photo).convert("RGB"))
     for norm, tile_used in (("image", 256), ("tile", 64)):
-        expected = translate.translate_image(G, source, tile=tile_used, norm=norm)
+        whole = translate.whole_frame_pixels("siamese", "cpu", norm=norm)  # 300 x 200: at once with "image"
+        expected = translate.translate_image(G, source, tile=tile_used, norm=norm, whole_frame_pixels=whole)
         assert np.abs(outputs[norm].astype(int) - expected.astype(int)).max() <= 1, norm
     assert np.abs(outputs["image"].astype(int) - outputs["tile"].astype(int)).mean() > 2
     assert translate.window_batch(64, tile=64, window=352) == 2 and translate.window_batch(1, tile=64, window=352) == 1
+
+
+def test_whole_frame_with_whole_photo_statistics_equals_the_tiles(hd_landscape):
+    # one call on the whole frame (reflect-padded to multiples of 4) or tiles with context: the
+    # same statistics, the same pixels away from the frame's edges (each pads its own way there)
+    G, tile = translate.load_generator("siamese")
+    photo = np.asarray(hd_landscape.resize((301, 203)))
+    assert translate.whole_frame_pixels("siamese", "cpu", norm="image") > 0
+    assert translate.whole_frame_pixels("siamese", "cpu", norm="tile") == 0
+    whole = translate.translate_image(G, photo, tile=256, norm="image", whole_frame_pixels=10**6)
+    tiled = translate.translate_image(G, photo, tile=64, norm="image", whole_frame_pixels=0)
+    assert whole.shape == photo.shape
+    r = G.receptive_radius
+    assert np.abs(whole.astype(int) - tiled.astype(int))[r:-r, r:-r].max() <= 1

@@ -97,7 +97,7 @@ def paint(img: Image.Image, method: str, *, overlap: int, norm: str = "image", p
     except WEIGHTS_ERRORS as exc:
         raise gr.Error(str(exc)) from None
     model_tile, tile = tile, translate.default_tile(method, tile, norm=norm, device=DEVICE)
-    whole, batch = translate.whole_frame_pixels(method, DEVICE), LIMITS.tile_batch
+    whole, batch = translate.whole_frame_pixels(method, DEVICE, norm=norm), LIMITS.tile_batch
     if method in translate.FULLY_CONVOLUTIONAL:  # large tiles, overlapped with own statistics (translate.py)
         overlap, batch = translate.default_overlap(method, tile, norm=norm), translate.default_batch(method, DEVICE)
     elif norm == "image":  # larger tiles with context: as many pixels per batch as the plain 64-px tiles
@@ -116,6 +116,8 @@ def paint(img: Image.Image, method: str, *, overlap: int, norm: str = "image", p
                                           callback=report if progress is not None else None)  # fmt: skip
     if translate.runs_whole_frame(img.height, img.width, whole_frame_pixels=whole):
         layout, seam_tile = "the whole frame at once", None
+        if norm == "image":
+            layout += ", the whole photo's statistics"
     else:
         layout = f"{tile}-px tiles" + (f", {overlap}-px overlap" if overlap else "")
         if norm == "image":
