@@ -49,11 +49,13 @@ from stylegan_lib.tiling import seam_score
 from stylegan_lib.translate import (
     NORMS,
     default_batch,
+    default_context,
     default_overlap,
     default_tile,
     load_generator,
     translate_image,
     whole_frame_pixels,
+    window_batch,
 )
 
 
@@ -81,7 +83,11 @@ def evaluate(G, method: str, model_tile: int, norm: str, heldout, hd, classifier
     del outputs
     big = hd[0].resize((4000, 3000))
     start = time.perf_counter()
-    translate_image(G, big, **settings, batch=64 if method == "siamese" else default_batch(method, device))
+    batch = default_batch(method, device)
+    if method == "siamese":  # as the app: 64 plain tiles per batch, as many pixels in windows with context
+        window = tile + 2 * default_context(G) if norm == "image" else tile
+        batch = window_batch(64, tile=model_tile, window=window)
+    translate_image(G, big, **settings, batch=batch)
     seconds_12mp = time.perf_counter() - start
     pairs = zip(heldout, translated, strict=True)
     structure = [structure_preservation(pil_to_tensor(a), to_tensor(b)) for a, b in pairs]

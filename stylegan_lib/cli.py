@@ -388,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tile",
         type=int,
         default=None,
-        help="default: the training tile (--norm tile) or 256 px; cyclegan: whole frame if it fits",
+        help="default: the training tile (--norm tile) or 512 px (cpu), 1024 (cuda); cyclegan: whole frame if it fits",
     )
     translate.add_argument(
         "--norm",

@@ -22,7 +22,7 @@ PRIORS: dict[str, dict[str, float]] = {
         "siamese": 6.0,  # 12 MP photo in 70 s
         "siamese-naive": 14.0,  # 12 MP in 166 s (3.5 s/MP when the machine is quiet)
         "cyclegan": 15.0,  # 12 MP photo in 90 s, 10-18 s/MP at 1600 x 1200 (tiled 512-px)
-        "siamese:image": 12.0,  # whole-photo statistics: 256-px tiles with 48 px of context
+        "siamese:image": 12.0,  # whole-photo statistics: 512-px tiles with 48 px of context
         "siamese-naive:image": 12.0,
         "cyclegan:image": 18.0,  # 512-px tiles with 64 px of context above 1 MP
         "adain": 8.0,

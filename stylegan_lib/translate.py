@@ -64,7 +64,7 @@ TILE_BATCH = 16  # Siamese tiles per batch (translate_hd's default)
 _MIN_WHOLE_SIDE = 16  # smaller frames go through translate_hd, which reflect-pads them to a tile
 NORMS = ("tile", "image")  # instance-norm statistics: each tile's own (seed 000) or the whole photo's
 THUMBNAIL_SIDE = 512  # long side of the thumbnail that norm="image" records statistics on
-IMAGE_TILE = {"cuda": 512, "cpu": 256}  # tile side (px) by device type with norm="image"
+IMAGE_TILE = {"cuda": 1024, "cpu": 512}  # tile side (px) by device type with norm="image"
 _MIN_THUMBNAIL_SIDE = 8  # the generators' reflection padding at 1/4 resolution needs 2 pixels
 
 

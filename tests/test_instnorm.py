@@ -141,7 +141,7 @@ def test_thumbnail_stats_and_options(hd_landscape):
     small = translate.thumbnail_stats(G, np.zeros((5, 3, 3), np.uint8) + 100)  # padded up to 8 x 8
     assert small.means[0].shape[0] == 1
     assert translate.default_tile("siamese", tile, norm="tile", device="cpu") == 64
-    assert translate.default_tile("siamese", tile, norm="image", device="cpu") == 256
+    assert translate.default_tile("siamese", tile, norm="image", device="cpu") == 512
     assert translate.default_tile("cyclegan", 512, norm="image", device="cpu") == 512
     assert translate.default_overlap("cyclegan", 512, norm="image") == 0
     assert translate.default_overlap("cyclegan", 512, norm="tile") == 64
@@ -183,7 +183,7 @@ def test_cli_translates_with_either_norm(hd_landscape, tmp_path):
         outputs[norm] = np.asarray(Image.open(out).convert("RGB"))
     G, tile = translate.load_generator("siamese")
     source = np.asarray(Image.open(photo).convert("RGB"))
-    for norm, tile_used in (("image", 256), ("tile", 64)):
+    for norm, tile_used in (("image", 512), ("tile", 64)):
         whole = translate.whole_frame_pixels("siamese", "cpu", norm=norm)  # 300 x 200: at once with "image"
         expected = translate.translate_image(G, source, tile=tile_used, norm=norm, whole_frame_pixels=whole)
         assert np.abs(outputs[norm].astype(int) - expected.astype(int)).max() <= 1, norm
