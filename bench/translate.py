@@ -101,10 +101,12 @@ def main() -> None:
         fn = torch.compile(fn, mode="max-autotune-no-cudagraphs", dynamic=False)
     model = Timed(G, fn)
     model_tile, tile = tile, args.tile or default_tile(args.method, tile, norm=args.norm, device=args.device)
-    if args.batch is None and args.device == "cuda" and args.method != "cyclegan":
-        args.batch = 1024  # the Siamese GANs' small tiles: enough of them to fill the GPU
-        if args.norm == "image":  # larger tiles with context: as many pixels per batch
-            args.batch = window_batch(1024, tile=model_tile, window=tile + 2 * default_context(G))
+    if args.batch is None and args.method != "cyclegan":
+        # the Siamese GANs' small tiles: enough of them to fill the GPU; larger tiles with context:
+        # as many pixels per batch
+        args.batch = 1024 if args.device == "cuda" else default_batch(args.method, args.device)
+        if args.norm == "image":
+            args.batch = window_batch(args.batch, tile=model_tile, window=tile + 2 * default_context(G))
     settings = dict(
         tile=tile,
         norm=args.norm,

@@ -70,10 +70,14 @@ def _check_stack(net: nn.Sequential) -> None:
 
 
 def _normalize(layer: nn.InstanceNorm2d, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-    y = (x - mean) * torch.rsqrt(var + layer.eps)
+    # (x - mean) / sqrt(var + eps) * weight + bias as one multiply-add: x * scale + shift
+    scale = torch.rsqrt(var + layer.eps)  # [N or 1, C, 1, 1]
     if layer.affine:
-        y = y * layer.weight[None, :, None, None] + layer.bias[None, :, None, None]
-    return y
+        scale = scale * layer.weight[None, :, None, None]
+    shift = -mean * scale
+    if layer.affine:
+        shift = shift + layer.bias[None, :, None, None]
+    return torch.addcmul(shift, x, scale)
 
 
 def _walk(net: nn.Sequential, x: torch.Tensor, stats: NormStats | None, out: list, pos: list[int]) -> torch.Tensor:

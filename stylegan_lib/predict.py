@@ -22,8 +22,8 @@ PRIORS: dict[str, dict[str, float]] = {
         "siamese": 6.0,  # 12 MP photo in 70 s
         "siamese-naive": 14.0,  # 12 MP in 166 s (3.5 s/MP when the machine is quiet)
         "cyclegan": 15.0,  # 12 MP photo in 90 s, 10-18 s/MP at 1600 x 1200 (tiled 512-px)
-        "siamese:image": 12.0,  # whole-photo statistics: 512-px tiles with 48 px of context
-        "siamese-naive:image": 12.0,
+        "siamese:image": 13.0,  # whole-photo statistics: 512-px tiles with 48 px of context, 2 MP+ frames
+        "siamese-naive:image": 13.0,
         "cyclegan:image": 18.0,  # 512-px tiles with 64 px of context above 1 MP
         "adain": 8.0,
         "nst": 12.5,  # 0.2 s per Adam step at 128 x 128
