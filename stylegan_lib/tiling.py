@@ -33,6 +33,7 @@ __all__ = [
     "translate_hd",
     "seam_score",
     "as_uint8_rgb",
+    "reflect_indices",
 ]
 
 _LUMA = (0.299, 0.587, 0.114)  # Rec. 601 luminance weights, as in images.rgb_to_yiq
@@ -139,10 +140,10 @@ class _Axis:
         start, stop = k * self.stride - context, k * self.stride + self.tile + context
         if start >= 0 and stop <= self.size:
             return slice(start, stop)
-        return _reflect_indices(np.arange(start, stop), self.size)
+        return reflect_indices(np.arange(start, stop), self.size)
 
 
-def _reflect_indices(i: np.ndarray, n: int) -> np.ndarray:
+def reflect_indices(i: np.ndarray, n: int) -> np.ndarray:
     """Indices i (negative too) folded into [0, n) by repeated reflection (edge not repeated, like np.pad
     "reflect" applied as many times as needed); n == 1 replicates its single pixel."""
     if n == 1:

@@ -47,7 +47,7 @@ from PIL import Image
 
 from .images import lab_to_rgb, pil_to_tensor, rgb_to_lab
 from .instnorm import NormStats
-from .tiling import Callback, TileProgress, as_uint8_rgb, translate_hd
+from .tiling import Callback, TileProgress, as_uint8_rgb, reflect_indices, translate_hd
 
 # method -> checkpoint name in hub.REGISTRY
 METHODS = {
@@ -61,11 +61,10 @@ CYCLEGAN_OVERLAP = 64  # feathered overlap (px) of CycleGAN tiles
 CYCLEGAN_BATCH = {"cuda": 4, "cpu": 1}  # CycleGAN tiles per batch
 WHOLE_FRAME_PIXELS = {"cuda": 2 * 3840 * 2160, "cpu": 1024 * 1024}  # largest frame run in one call
 TILE_BATCH = 16  # Siamese tiles per batch (translate_hd's default)
-_MIN_WHOLE_SIDE = 16  # smaller frames go through translate_hd, which reflect-pads them to a tile
+_MIN_WHOLE_SIDE = 16  # a whole frame (or thumbnail) is reflect-padded to at least this, and to multiples of 4
 NORMS = ("tile", "image")  # instance-norm statistics: each tile's own (seed 000) or the whole photo's
 THUMBNAIL_SIDE = 512  # long side of the thumbnail that norm="image" records statistics on
 IMAGE_TILE = {"cuda": 1024, "cpu": 512}  # tile side (px) by device type with norm="image"
-_MIN_THUMBNAIL_SIDE = 8  # the generators' reflection padding at 1/4 resolution needs 2 pixels
 
 
 def _check_method(method: str) -> None:
@@ -169,21 +168,21 @@ def thumbnail_stats(
 ) -> NormStats:
     """G's instance-norm statistics on a thumbnail of ``image`` (PIL RGB or uint8 (H, W, 3)).
 
-    The thumbnail keeps the aspect with its long side at most ``side`` (a smaller photo is used
-    at its own size), both sides rounded to multiples of 4 (at least 8): Lanczos resampling.
+    The thumbnail keeps the aspect with its long side at most ``side`` (Lanczos); a smaller
+    photo is used as it is. It is then padded as a whole frame is (:func:`pad_frame`), so for a
+    photo that runs in one call the statistics are exactly its own.
     """
     pil = image if isinstance(image, Image.Image) else Image.fromarray(np.ascontiguousarray(image))
     w, h = pil.size
-    scale = min(1.0, side / max(w, h))
-    size = tuple(max(_MIN_THUMBNAIL_SIDE, 4 * round(v * scale / 4)) for v in (w, h))
-    thumb = pil if pil.size == size else pil.resize(size, Image.LANCZOS)
+    scale = side / max(w, h)
+    thumb = pil if scale >= 1 else pil.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
     with torch.inference_mode():
-        return G.norm_stats(pil_to_tensor(thumb, device=device, dtype=dtype))
+        return G.norm_stats(pad_frame(pil_to_tensor(thumb, device=device, dtype=dtype)))
 
 
 def runs_whole_frame(height: int, width: int, *, whole_frame_pixels: int) -> bool:
     """Whether :func:`translate_image` sends a height x width frame through G in one call."""
-    return height * width <= whole_frame_pixels and min(height, width) >= _MIN_WHOLE_SIDE
+    return height * width <= whole_frame_pixels
 
 
 def translate_image(
@@ -246,13 +245,23 @@ def translate_image(
     )
 
 
-def _padded(G, x: torch.Tensor) -> torch.Tensor:
-    # G on x [1, 3, H, W] reflect-padded at the bottom and right to multiples of 4, cropped back
+def pad_frame(x: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] reflected at the bottom and right (repeatedly; a 1-px side replicated, as
+    translate_hd pads) to sides that are multiples of 4 and at least 16: what G needs."""
     h, w = x.shape[-2:]
-    ph, pw = -h % 4, -w % 4
-    if not (ph or pw):
-        return G(x)
-    y = G(torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect"))
+    size = [max(_MIN_WHOLE_SIDE, v + -v % 4) for v in (h, w)]
+    if size == [h, w]:
+        return x
+    rows, cols = (
+        torch.from_numpy(reflect_indices(np.arange(s), v)).to(x.device) for s, v in zip(size, (h, w), strict=True)
+    )
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def _padded(G, x: torch.Tensor) -> torch.Tensor:
+    # G on x [1, 3, H, W] padded by pad_frame, cropped back
+    h, w = x.shape[-2:]
+    y = G(pad_frame(x))
     return y[..., :h, :w] if isinstance(y, torch.Tensor) else y
 
 

@@ -135,11 +135,16 @@ def test_whole_photo_statistics_remove_the_shipped_models_seams(hd_landscape):
 
 def test_thumbnail_stats_and_options(hd_landscape):
     G, tile = translate.load_generator("siamese")
-    stats = translate.thumbnail_stats(G, hd_landscape)  # 768 x 448 -> 512 x 300 (multiples of 4)
-    recorded = G.norm_stats(translate.pil_to_tensor(hd_landscape.resize((512, 300), translate.Image.LANCZOS)))
+    stats = translate.thumbnail_stats(G, hd_landscape)  # 768 x 448 -> 512 x 299, padded to 512 x 300
+    thumb = translate.pil_to_tensor(hd_landscape.resize((512, 299), translate.Image.LANCZOS))
+    padded = translate.pad_frame(thumb)
+    assert padded.shape[-2:] == (300, 512) and torch.equal(padded[..., :299, :], thumb)
+    assert torch.equal(padded[..., 299, :], thumb[..., 297, :])  # reflected, the edge row not repeated
+    recorded = G.norm_stats(padded)
     assert all(torch.equal(a, b) for a, b in zip(stats.means, recorded.means, strict=True))
-    small = translate.thumbnail_stats(G, np.zeros((5, 3, 3), np.uint8) + 100)  # padded up to 8 x 8
+    small = translate.thumbnail_stats(G, np.zeros((5, 3, 3), np.uint8) + 100)  # padded up to 16 x 16
     assert small.means[0].shape[0] == 1
+    assert translate.pad_frame(torch.rand(1, 3, 1, 5)).shape[-2:] == (16, 16)
     assert translate.default_tile("siamese", tile, norm="tile", device="cpu") == 64
     assert translate.default_tile("siamese", tile, norm="image", device="cpu") == 512
     assert translate.default_tile("cyclegan", 512, norm="image", device="cpu") == 512

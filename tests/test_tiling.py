@@ -161,10 +161,10 @@ def test_reflect_padding_not_zeros():
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7])
-def test_reflect_indices_match_np_pad(n):
+def testreflect_indices_match_np_pad(n):
     pad = 5 * n + 3  # several reflections for small n
     expected = np.pad(np.arange(n), (0, pad), mode="reflect") if n > 1 else np.zeros(n + pad, dtype=int)
-    assert np.array_equal(tiling._reflect_indices(np.arange(n + pad), n), expected)
+    assert np.array_equal(tiling.reflect_indices(np.arange(n + pad), n), expected)
 
 
 @pytest.mark.parametrize("size, tile, overlap", [(100, 32, 8), (100, 32, 20), (20, 32, 8), (97, 16, 15), (64, 32, 0)])
@@ -429,7 +429,7 @@ def test_context_windows_reflect_at_every_edge():
     for context in (0, 1, 7, 40):
         assert np.array_equal(translate_hd(nn.Identity(), a, tile=4, context=context), a)
         assert np.array_equal(translate_hd(nn.Identity(), a, tile=4, context=context, tile_on_device=True), a)
-    assert np.array_equal(tiling._reflect_indices(np.arange(-6, 0), 4), np.array([0, 1, 2, 3, 2, 1]))
+    assert np.array_equal(tiling.reflect_indices(np.arange(-6, 0), 4), np.array([0, 1, 2, 3, 2, 1]))
 
 
 def test_context_with_overlap_and_bad_values():
