@@ -46,17 +46,7 @@ from stylegan_lib.data import list_images
 from stylegan_lib.domain import load_domain_classifier, painting_share, structure_preservation
 from stylegan_lib.images import open_image, pil_to_tensor
 from stylegan_lib.tiling import seam_score
-from stylegan_lib.translate import (
-    NORMS,
-    default_batch,
-    default_context,
-    default_overlap,
-    default_tile,
-    load_generator,
-    translate_image,
-    whole_frame_pixels,
-    window_batch,
-)
+from stylegan_lib.translate import NORMS, load_generator, run_settings, translate_image
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:
@@ -65,14 +55,8 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
 
 def evaluate(G, method: str, model_tile: int, norm: str, heldout, hd, classifier, device: str) -> dict:
     """Seams at 4K, painting share, structure and 12 MP time of one model under one norm."""
-    tile = default_tile(method, model_tile, norm=norm, device=device)
-    settings = dict(
-        tile=tile,
-        overlap=default_overlap(method, tile, norm=norm),
-        whole_frame_pixels=whole_frame_pixels(method, device, norm=norm),
-        device=device,
-        norm=norm,
-    )  # batch: translate_hd's default 16 for the held-out photos (CycleGAN runs them whole)
+    settings = run_settings(method, G, model_tile, norm=norm, device=device)  # CycleGAN: held-out photos whole
+    tile = settings["tile"]
     translated = [translate_image(G, img, **settings) for img in heldout]
     plain = {**settings, "overlap": 0, "whole_frame_pixels": 0}  # the seams of plain tiles
     outputs = [translate_image(G, img, **plain) for img in hd]
@@ -83,11 +67,9 @@ def evaluate(G, method: str, model_tile: int, norm: str, heldout, hd, classifier
     del outputs
     big = hd[0].resize((4000, 3000))
     start = time.perf_counter()
-    batch = default_batch(method, device)
-    if method == "siamese":  # as the app: 64 plain tiles per batch, as many pixels in windows with context
-        window = tile + 2 * default_context(G) if norm == "image" else tile
-        batch = window_batch(64, tile=model_tile, window=window)
-    translate_image(G, big, **settings, batch=batch)
+    # as the app: 64 plain tiles per batch (as many pixels in windows with context)
+    batch = run_settings(method, G, model_tile, norm=norm, device=device, tile_batch=64)["batch"]
+    translate_image(G, big, **{**settings, "batch": batch})
     seconds_12mp = time.perf_counter() - start
     pairs = zip(heldout, translated, strict=True)
     structure = [structure_preservation(pil_to_tensor(a), to_tensor(b)) for a, b in pairs]

@@ -32,18 +32,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
 from stylegan_lib.images import open_image
-from stylegan_lib.translate import (
-    METHODS,
-    NORMS,
-    default_batch,
-    default_context,
-    default_overlap,
-    default_tile,
-    load_generator,
-    translate_image,
-    whole_frame_pixels,
-    window_batch,
-)
+from stylegan_lib.translate import METHODS, NORMS, load_generator, run_settings, translate_image
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -100,22 +89,10 @@ def main() -> None:
     if args.compile:
         fn = torch.compile(fn, mode="max-autotune-no-cudagraphs", dynamic=False)
     model = Timed(G, fn)
-    model_tile, tile = tile, args.tile or default_tile(args.method, tile, norm=args.norm, device=args.device)
-    if args.batch is None and args.method != "cyclegan":
-        # the Siamese GANs' small tiles: enough of them to fill the GPU; larger tiles with context:
-        # as many pixels per batch
-        args.batch = 1024 if args.device == "cuda" else default_batch(args.method, args.device)
-        if args.norm == "image":
-            args.batch = window_batch(args.batch, tile=model_tile, window=tile + 2 * default_context(G))
-    settings = dict(
-        tile=tile,
-        norm=args.norm,
-        overlap=default_overlap(args.method, tile, norm=args.norm),
-        whole_frame_pixels=0 if args.tile else whole_frame_pixels(args.method, args.device, norm=args.norm),
-        batch=args.batch or default_batch(args.method, args.device),
-        device=args.device,
-        dtype=dtype,
-    )
+    # the Siamese GANs' small tiles: 1024 fill the GPU (larger tiles with context: as many pixels)
+    settings = run_settings(args.method, G, tile, norm=args.norm, device=args.device, tile=args.tile, batch=args.batch,
+                            tile_batch=1024 if args.device == "cuda" else None)  # fmt: skip
+    settings["dtype"], tile = dtype, settings["tile"]
     whole = w * h <= settings["whole_frame_pixels"]
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     translate_image(model, np.zeros((h, w, 3) if whole else (2 * tile, 2 * tile, 3), np.uint8), **settings)  # warm-up

@@ -171,30 +171,14 @@ def _translate(args: argparse.Namespace) -> int:
 
     from .images import open_image, save_png
     from .tiling import translate_hd
-    from .translate import (
-        default_batch,
-        default_context,
-        default_overlap,
-        default_tile,
-        load_generator,
-        translate_image,
-        whole_frame_pixels,
-        window_batch,
-    )
+    from .translate import load_generator, run_settings, translate_image
 
     kwargs = signature_kwargs(args, translate_hd, skip=("callback", "tile_on_device", "context"))
     G, tile = load_generator(args.method, path=args.weights, device=kwargs["device"], dtype=kwargs["dtype"])
-    kwargs["norm"], kwargs["context"] = args.norm, args.context
-    kwargs["tile"] = args.tile or default_tile(args.method, tile, norm=args.norm, device=kwargs["device"])
-    if kwargs["overlap"] is None:
-        kwargs["overlap"] = default_overlap(args.method, kwargs["tile"], norm=args.norm)
-    if kwargs["batch"] is None:
-        kwargs["batch"] = default_batch(args.method, kwargs["device"])
-        if args.norm == "image" and kwargs["tile"] != tile:  # larger tiles with context: as many pixels per batch
-            window = kwargs["tile"] + 2 * (args.context if args.context is not None else default_context(G))
-            kwargs["batch"] = window_batch(kwargs["batch"], tile=tile, window=window)
-    # a fully convolutional G (CycleGAN) takes the whole frame unless --tile asks for tiles
-    kwargs["whole_frame_pixels"] = 0 if args.tile else whole_frame_pixels(args.method, kwargs["device"], norm=args.norm)
+    # the whole frame when it fits (CycleGAN; the Siamese GANs with --norm image) unless --tile asks for tiles
+    settings = run_settings(args.method, G, tile, norm=args.norm, device=kwargs.pop("device"), tile=args.tile,
+                            overlap=kwargs.pop("overlap"), batch=kwargs.pop("batch"), context=args.context)  # fmt: skip
+    kwargs.update(settings)
     image = open_image(args.input, max_pixels=args.max_pixels)
     bar = tqdm(unit="tile", disable=args.quiet)
 

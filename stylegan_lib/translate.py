@@ -158,6 +158,50 @@ def default_context(G: torch.nn.Module) -> int:
     return -(-int(G.receptive_radius) // 4) * 4
 
 
+def run_settings(
+    method: str,
+    G: torch.nn.Module,
+    model_tile: int,
+    *,
+    norm: str,
+    device: torch.device | str,
+    tile: int | None = None,
+    overlap: int | None = None,
+    batch: int | None = None,
+    tile_batch: int | None = None,
+    context: int | None = None,
+) -> dict:
+    """:func:`translate_image`'s keyword arguments for ``method`` (``G``, trained on ``model_tile``).
+
+    Each one given is kept; the others are defaults: ``tile`` (:func:`default_tile`; a given
+    tile also means tiles, never the whole frame), ``overlap`` (:func:`default_overlap`),
+    ``whole_frame_pixels``, ``context`` (:func:`default_context` with ``norm="image"``).
+    ``batch`` (windows per batch) defaults to ``tile_batch`` plain tiles for the Siamese GANs
+    (else :func:`default_batch`), which with ``norm="image"``'s larger tiles with context become
+    windows holding as many pixels (:func:`window_batch`); CycleGAN: :func:`default_batch`.
+    """
+    _check_method(method)
+    _check_norm(norm)
+    forced_tiles = tile is not None
+    tile = tile or default_tile(method, model_tile, norm=norm, device=device)
+    if context is None and norm == "image":
+        context = default_context(G)
+    if batch is None:
+        small_tiles = method not in FULLY_CONVOLUTIONAL
+        batch = tile_batch if small_tiles and tile_batch is not None else default_batch(method, device)
+        if small_tiles and norm == "image":
+            batch = window_batch(batch, tile=model_tile, window=tile + 2 * context)
+    return dict(
+        tile=tile,
+        overlap=default_overlap(method, tile, norm=norm) if overlap is None else overlap,
+        whole_frame_pixels=0 if forced_tiles else whole_frame_pixels(method, device, norm=norm),
+        batch=batch,
+        norm=norm,
+        context=context,
+        device=device,
+    )
+
+
 def thumbnail_stats(
     G: torch.nn.Module,
     image,

@@ -96,14 +96,12 @@ def paint(img: Image.Image, method: str, *, overlap: int, norm: str = "image", p
         G, tile = translate.load_translator(method, device=DEVICE)
     except WEIGHTS_ERRORS as exc:
         raise gr.Error(str(exc)) from None
-    model_tile, tile = tile, translate.default_tile(method, tile, norm=norm, device=DEVICE)
-    whole, batch = translate.whole_frame_pixels(method, DEVICE, norm=norm), LIMITS.tile_batch
-    if method in translate.FULLY_CONVOLUTIONAL:  # large tiles, overlapped with own statistics (translate.py)
-        overlap, batch = translate.default_overlap(method, tile, norm=norm), translate.default_batch(method, DEVICE)
-    elif norm == "image":  # larger tiles with context: as many pixels per batch as the plain 64-px tiles
-        window = tile + 2 * translate.default_context(G)
-        batch = translate.window_batch(batch, tile=model_tile, window=window)
-    overlap = min(int(overlap), tile // 2)
+    # CycleGAN's large tiles: its own overlap rule (translate.py); the Siamese GANs: the user's
+    own_overlap = None if method in translate.FULLY_CONVOLUTIONAL else int(overlap)
+    settings = translate.run_settings(method, G, tile, norm=norm, device=DEVICE, overlap=own_overlap,
+                                      tile_batch=LIMITS.tile_batch)  # fmt: skip
+    settings["overlap"] = overlap = min(settings["overlap"], settings["tile"] // 2)
+    tile, whole = settings["tile"], settings["whole_frame_pixels"]
     megapixels = img.width * img.height / 1e6
     started = time.perf_counter()
 
@@ -111,9 +109,7 @@ def paint(img: Image.Image, method: str, *, overlap: int, norm: str = "image", p
         progress((p.done, p.total), desc=LABELS.get(method, method))
 
     with timed(cost_task(method, norm), megapixels):
-        array = translate.translate_image(G, img, tile=tile, overlap=overlap, whole_frame_pixels=whole,
-                                          batch=batch, device=DEVICE, norm=norm,
-                                          callback=report if progress is not None else None)  # fmt: skip
+        array = translate.translate_image(G, img, callback=report if progress is not None else None, **settings)
     if translate.runs_whole_frame(img.height, img.width, whole_frame_pixels=whole):
         layout, seam_tile = "the whole frame at once", None
         if norm == "image":
@@ -121,7 +117,7 @@ def paint(img: Image.Image, method: str, *, overlap: int, norm: str = "image", p
     else:
         layout = f"{tile}-px tiles" + (f", {overlap}-px overlap" if overlap else "")
         if norm == "image":
-            layout += f" with {translate.default_context(G)} px of context, the whole photo's statistics"
+            layout += f" with {settings['context']} px of context, the whole photo's statistics"
         seam_tile = None if overlap else tile
     return Painted(method, Image.fromarray(array), time.perf_counter() - started, layout, seam_tile)
 
