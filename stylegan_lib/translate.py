@@ -258,7 +258,9 @@ def translate_image(
     """
     _check_norm(norm)
     if norm == "image":
-        stats = thumbnail_stats(G, as_uint8_rgb(image), device=device, dtype=dtype)
+        # a PIL RGB photo is thumbnailed as it is (no full-size array and PIL copies); anything else is checked
+        source = image if isinstance(image, Image.Image) and image.mode == "RGB" else as_uint8_rgb(image)
+        stats = thumbnail_stats(G, source, device=device, dtype=dtype)
         context = default_context(G) if context is None else context
         G = functools.partial(G, norm_stats=stats)
     if _whole_frame(image, whole_frame_pixels):
