@@ -49,10 +49,6 @@ class NormStats:
     def __len__(self) -> int:
         return len(self.means)
 
-    def to(self, *, device=None, dtype: torch.dtype | None = None) -> NormStats:
-        move = lambda t: t.to(device=device, dtype=dtype)  # noqa: E731
-        return NormStats(tuple(map(move, self.means)), tuple(map(move, self.variances)))
-
 
 def _instance_norms(net: nn.Module) -> list[nn.InstanceNorm2d]:
     return [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
