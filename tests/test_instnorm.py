@@ -208,3 +208,23 @@ def test_whole_frame_with_whole_photo_statistics_equals_the_tiles(hd_landscape):
     assert whole.shape == photo.shape
     r = G.receptive_radius
     assert np.abs(whole.astype(int) - tiled.astype(int))[r:-r, r:-r].max() <= 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the on-device tiling path needs a GPU")
+def test_gpu_tiles_and_whole_frame_match_the_cpu(hd_landscape):
+    # on CUDA translate_hd cuts the tiles on the device (tile_on_device) and a whole frame runs in
+    # one call: both paint what the CPU paints, with whole-photo statistics and context
+    photo = np.asarray(hd_landscape.resize((700, 450)))
+    G, _ = translate.load_generator("siamese")
+    cpu = translate.translate_image(G, photo, tile=128, norm="image")
+    G, _ = translate.load_generator("siamese", device="cuda")
+    for whole_frame_pixels in (0, 10**7):
+        gpu = translate.translate_image(
+            G, photo, tile=128, norm="image", device="cuda", batch=8, whole_frame_pixels=whole_frame_pixels
+        )
+        diff = np.abs(gpu.astype(int) - cpu.astype(int))
+        r = G.receptive_radius  # a whole frame pads its own way at the frame's edges
+        assert (diff if whole_frame_pixels == 0 else diff[r:-r, r:-r]).max() <= 2
+    G, _ = translate.load_generator("siamese", device="cuda", dtype=torch.bfloat16)
+    bf16 = translate.translate_image(G, photo, tile=128, norm="image", device="cuda", dtype=torch.bfloat16, batch=8)
+    assert np.abs(bf16.astype(int) - cpu.astype(int)).mean() < 3  # bfloat16 keeps 8 bits of mantissa
