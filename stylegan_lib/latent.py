@@ -9,6 +9,7 @@ range [0, 1], the library convention.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -127,6 +128,7 @@ def closest_latent(
     preselect: int = 0,
     callback: Callable[[SearchProgress], bool | None] | None = None,
     cuda_graph: bool | None = None,
+    autocast: torch.dtype | None = None,
 ) -> SearchResult:
     """The latent whose image is closest to ``target`` ([1, 3, R, R] or [3, R, R] in [0, 1]).
 
@@ -155,6 +157,10 @@ def closest_latent(
     point (cuDNN may choose other convolution algorithms inside a graph), which 200 steps of this
     non-convex search can amplify into a different latent of similar PSNR. Without a callback
     the loop never waits for the GPU until the end.
+
+    ``autocast`` (e.g. ``torch.bfloat16``): G runs under ``torch.autocast`` in that dtype (its
+    convolutions on the tensor cores at half the bytes); z, Adam, the objective and the kept
+    images stay in G's own dtype. None (the default): G runs in its own dtype.
     """
     if target.ndim == 3:
         target = target[None]
@@ -167,10 +173,12 @@ def closest_latent(
     z_dim = G.z_dim
     if preselect and (init is not None or preselect < restarts):
         raise ValueError(f"preselect must be >= restarts ({restarts}) and cannot be combined with init")
+    if autocast is not None and (not autocast.is_floating_point or autocast.itemsize >= param.dtype.itemsize):
+        raise ValueError(f"autocast must be a float dtype narrower than G's {param.dtype}, got {autocast}")
     if init is None:
         z = sample_latents(max(restarts, preselect), z_dim=z_dim, seed=seed, device=param.device, dtype=param.dtype)
         if preselect:
-            z = _best_starts(G, target, z, keep=restarts)
+            z = _best_starts(G, target, z, keep=restarts, autocast=autocast)
     elif init.ndim != 2 or init.shape[1] != z_dim or restarts not in (1, init.shape[0]):
         raise ValueError(f"init must be [restarts, {z_dim}] starting latents, got {list(init.shape)}")
     else:
@@ -183,7 +191,7 @@ def closest_latent(
 
     def evaluate() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         # at the current z: (per-candidate loss [K], best loss [], best image [3, R, R], best z [z_dim])
-        image = G(z).add(1).div(2).clamp(0, 1)  # [K, 3, R, R]
+        image = _render(G, z, autocast)  # [K, 3, R, R]
         loss = _objective(image, target, z)  # [K]
         best_loss, best = loss.min(dim=0)
         best = best.view(1)  # index_select copies, and (unlike indexing with a 0-dim tensor) never syncs
@@ -244,15 +252,30 @@ def closest_latent(
 
 
 @torch.no_grad()
-def _best_starts(G: nn.Module, target: torch.Tensor, z: torch.Tensor, *, keep: int, batch: int = 64) -> torch.Tensor:
+def _best_starts(
+    G: nn.Module, target: torch.Tensor, z: torch.Tensor, *, keep: int, batch: int = 64, autocast: torch.dtype | None
+) -> torch.Tensor:
     """The ``keep`` rows of ``z`` [N, z_dim] with the lowest search objective against ``target``."""
     training = G.training
     G.eval()
     try:
-        losses = torch.cat([_objective(G(c).add(1).div(2).clamp(0, 1), target, c) for c in z.split(batch)])  # [N]
+        losses = torch.cat([_objective(_render(G, c, autocast), target, c) for c in z.split(batch)])  # [N]
     finally:
         G.train(training)
     return z.index_select(0, losses.argsort()[:keep]).clone()
+
+
+def _render(G: nn.Module, z: torch.Tensor, autocast: torch.dtype | None) -> torch.Tensor:
+    """[K, z_dim] -> G's images [K, 3, R, R] in [0, 1], in z's dtype; G under torch.autocast when given."""
+    # no cast cache: each weight is cast once per call anyway, and a cache must not outlive a CUDA-graph capture
+    context = (
+        torch.autocast(z.device.type, dtype=autocast, cache_enabled=False)
+        if autocast is not None
+        else contextlib.nullcontext()
+    )
+    with context:
+        image = G(z)
+    return image.to(z.dtype).add(1).div(2).clamp(0, 1)
 
 
 def _objective(image: torch.Tensor, target: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -143,6 +143,36 @@ def test_cuda_graph_search_equals_the_eager_loop(target):
     assert len(runs[1].frames) == len(runs[0].frames)
 
 
+def test_bfloat16_autocast_search_finds_the_float32_answer():
+    # G in bfloat16 under autocast, z / Adam / the objective in float32: the same latent direction
+    G = tiny_G(4)
+    z_true = sample_latents(1, z_dim=4, seed=1000)
+    target = generate(G, z_true)
+    full = latent.closest_latent(G, target, steps=200, restarts=4)
+    half = latent.closest_latent(G, target, steps=200, restarts=4, autocast=torch.bfloat16)
+    assert half.latent.dtype == half.image.dtype == torch.float32
+    assert full.psnr >= 30 and half.psnr >= 30
+    assert torch.nn.functional.cosine_similarity(half.latent, z_true[0], dim=0) > 0.99
+    assert half.losses != pytest.approx(full.losses, rel=1e-6)  # G really ran in bfloat16
+    # the preselection's forward passes run under autocast too: the same best start, up to rounding
+    picks = [latent.closest_latent(G, target, steps=0, preselect=64, autocast=a) for a in (None, torch.bfloat16)]
+    assert picks[1].loss == pytest.approx(picks[0].loss, rel=0.02)
+    for bad in (torch.float32, torch.float64, torch.int8):
+        with pytest.raises(ValueError, match="autocast"):
+            latent.closest_latent(G, target, steps=1, autocast=bad)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA-graph search needs a GPU")
+def test_cuda_graph_search_with_autocast_equals_the_eager_loop(target):
+    G = tiny_G(4).cuda()
+    runs = [
+        latent.closest_latent(G, target, steps=30, restarts=4, cuda_graph=flag, autocast=torch.bfloat16)
+        for flag in (False, True)
+    ]
+    torch.testing.assert_close(runs[1].latent, runs[0].latent, atol=1e-2, rtol=0)
+    assert runs[1].psnr == pytest.approx(runs[0].psnr, abs=0.5)
+
+
 def test_closest_latent_rejects_a_wrong_size_target(G):
     with pytest.raises(ValueError, match="prepare_target"):
         latent.closest_latent(G, torch.rand(1, 3, 32, 32), steps=1)
