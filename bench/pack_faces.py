@@ -1,0 +1,54 @@
+"""Pack the training faces small enough to travel to the device machine with the tree (issue #5).
+
+    python bench/pack_faces.py ../shared/data/faces/train .carry/faces/train   # /.carry/ is git-ignored
+    # device run, carry [".carry"]: python -m stylegan_lib train progan --data .carry/faces/train --crop-box "" ...
+
+Each face is cropped to the training box and resized to the model's resolution with Lanczos, as
+``progan_train.FaceImages`` does, then stored as WebP at quality 90: about 1.6 KB a face, 15 MB
+for the 9,500 training faces, so that the tracked tree (45 MB) and the pack stay under the device
+tool's 64 MiB. Train on the pack with ``--crop-box ""``: its images are the face square already.
+Prints the pack's size and its PSNR against the exact crops (the cost of the lossy format).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
+
+from stylegan_lib.data import list_images
+from stylegan_lib.progan_train import parse_box
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path)
+    parser.add_argument("dest", type=Path)
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--crop-box", default="0,10,89,99", help="as in training (progan_train.ProGANTrainConfig)")
+    parser.add_argument("--quality", type=int, default=90)
+    args = parser.parse_args()
+    box = parse_box(args.crop_box)
+    args.dest.mkdir(parents=True, exist_ok=True)
+    size, squared = 0, 0.0
+    paths = list_images(args.source)
+    for path in paths:
+        with Image.open(path) as img:
+            face = img.convert("RGB").resize((args.resolution, args.resolution), Image.LANCZOS, box=box)
+        out = args.dest / (path.stem + ".webp")
+        face.save(out, "WEBP", quality=args.quality, method=6)
+        size += out.stat().st_size
+        with Image.open(out) as packed:
+            squared += np.square(np.asarray(packed, np.float64) - np.asarray(face, np.float64)).mean()
+    mse = squared / len(paths)
+    print(f"{len(paths)} faces -> {args.dest}: {size / 1e6:.1f} MB, PSNR {10 * math.log10(255**2 / mse):.2f} dB")
+
+
+if __name__ == "__main__":
+    main()
