@@ -199,6 +199,7 @@ def _progan(args: argparse.Namespace) -> int:
     from .images import open_image, save_png
     from .latent import (
         closest_latent,
+        load_latent,
         norm_preserving_interpolation,
         prepare_target,
         render_frames,
@@ -214,15 +215,25 @@ def _progan(args: argparse.Namespace) -> int:
     def z(seed: int) -> torch.Tensor:
         return sample_latents(1, z_dim=config.z_dim, seed=seed, device=device)
 
+    def saved(path: Path) -> torch.Tensor:  # a latent from a .npy file (a search result, say): [1, z_dim]
+        try:
+            return load_latent(path, z_dim=config.z_dim)[None].to(device)
+        except (ValueError, FileNotFoundError) as exc:
+            raise SystemExit(f"error: {exc}") from None
+
     out = Path(args.output)
     if args.action == "sample":
         for seed in args.seeds:
             save_png(generate(G, z(seed))[0], out / f"seed{seed:04d}.png")
             save_latent(z(seed)[0].cpu(), out / f"seed{seed:04d}.npy")
-        print(f"wrote {len(args.seeds)} faces and latents to {out}")
+        for path in args.latents:
+            save_png(generate(G, saved(path))[0], out / f"{path.stem}.png")
+        print(f"wrote {len(args.seeds)} faces and latents and {len(args.latents)} faces of saved latents to {out}")
     elif args.action == "interpolate":
         path = norm_preserving_interpolation if args.method == "norm" else slerp
-        frames = render_frames(G, path(z(args.seed_a)[0], z(args.seed_b)[0], num_steps=args.num_steps))
+        a = saved(args.latent_a) if args.latent_a else z(args.seed_a)
+        b = saved(args.latent_b) if args.latent_b else z(args.seed_b)
+        frames = render_frames(G, path(a[0], b[0], num_steps=args.num_steps))
         print(f"wrote {save_gif(frames, out, fps=args.fps)} ({len(frames)} frames)")
     else:
         if args.target is not None:
@@ -289,10 +300,13 @@ def _add_progan_parser(tasks) -> None:
     parser = tasks.add_parser("progan", help="ProGAN latent explorer: sample, interpolate, project (seed 003)")
     actions = parser.add_subparsers(dest="action", required=True)
     sample = actions.add_parser("sample", help="faces for latent seeds (PNG + .npy)")
-    sample.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    sample.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3])
+    sample.add_argument("--latents", type=Path, nargs="+", default=[], help="also render these .npy latents (NAME.png)")
     interpolate = actions.add_parser("interpolate", help="an animation between two latent seeds (GIF)")
     interpolate.add_argument("--seed-a", type=int, default=0)
     interpolate.add_argument("--seed-b", type=int, default=1)
+    interpolate.add_argument("--latent-a", type=Path, default=None, help="a .npy latent instead of --seed-a")
+    interpolate.add_argument("--latent-b", type=Path, default=None, help="a .npy latent instead of --seed-b")
     interpolate.add_argument("--num-steps", type=int, default=150)
     interpolate.add_argument("--method", choices=("norm", "slerp"), default="norm", help="norm: the seed's path")
     interpolate.add_argument("--fps", type=float, default=25)

@@ -387,12 +387,25 @@ def save_latent(latent: torch.Tensor, path: str | os.PathLike) -> Path:
 
 
 def load_latent(path: str | os.PathLike, *, z_dim: int | None = None) -> torch.Tensor:
-    """A latent saved by save_latent -> [z_dim] float32; checks the shape (and z_dim when given)."""
-    array = np.load(path, allow_pickle=False)
+    """A latent saved by save_latent -> [z_dim] float32; checks the shape (and z_dim when given).
+
+    Anything else (a corrupt or pickled file, an archive, an array of another shape, values
+    that are not finite, a zero vector) raises ValueError naming the file. Only the header is
+    read before the shape is checked, so a huge upload costs no memory.
+    """
+    try:
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{path} is not a .npy latent vector ({exc})") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive
+        raise ValueError(f"{path} is an archive of arrays, not a .npy latent vector")
     if array.ndim == 2 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 1 or not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"{path} does not hold a latent vector: got {array.dtype} with shape {array.shape}")
     if z_dim is not None and array.shape[0] != z_dim:
         raise ValueError(f"{path} holds a latent of size {array.shape[0]}, the model expects {z_dim}")
-    return torch.from_numpy(array.astype(np.float32))
+    z = np.array(array, dtype=np.float32)  # read now, into memory
+    if not np.isfinite(z).all() or not z.any():
+        raise ValueError(f"{path} holds a latent with non-finite values or only zeros")
+    return torch.from_numpy(z)

@@ -48,7 +48,7 @@ def test_every_tab_is_served(app_server):
     endpoints = {d.get("api_name") for d in config["dependencies"]}
     assert {
         *("nst", "nst_ratio_grid", "nst_stop", "vangogh", "vangogh_compare", "compare"),
-        *("progan_sample", "progan_interpolate", "progan_project"),
+        *("progan_sample", "progan_render", "progan_interpolate", "progan_project"),
         *("nst_share_link", "vangogh_share_link", "progan_share_link", "compare_share_link"),
     } <= endpoints
 
@@ -211,6 +211,25 @@ def test_progan_closest_latent_search(client):
         assert pair.width == 2 * pair.height  # target | result
     assert Image.open(gif).n_frames >= 2
     assert np.load(npy, allow_pickle=False).ndim == 1
+    # the downloaded latent, uploaded again, renders the search's result: a shared result reproduced
+    again = client.predict(handle_file(npy), api_name="/progan_render")
+    with Image.open(image) as pair, Image.open(again) as face:
+        result = np.asarray(pair.crop((pair.width // 2, 0, pair.width, pair.height)))[:, 16:]
+        # (the display's Lanczos upscaling mixes the target into the result's first columns, and
+        # upscales 64 -> 256 px in one image and 128 -> 512 px in the other: rounding differs)
+        diff = np.abs(np.asarray(face)[:, 16:].astype(int) - result.astype(int))
+        assert diff.mean() < 0.5 and diff.max() <= 8
+
+
+@needs_progan
+def test_progan_render_refuses_a_bad_latent_clearly(client, tmp_path):
+    (tmp_path / "face.npy").write_bytes(b"\xff\xd8\xff\xe0 a JPEG renamed")
+    np.save(tmp_path / "short.npy", np.ones(8, np.float32))
+    for name, message in (("face.npy", "face.npy is not a .npy latent"), ("short.npy", "the model expects 512")):
+        with pytest.raises(AppError, match=message):
+            client.predict(handle_file(str(tmp_path / name)), api_name="/progan_render")
+    with pytest.raises(AppError, match="No latent vector"):
+        client.predict(None, api_name="/progan_render")
 
 
 COMBO, NAIVE = "Siamese GAN, Combo-trained (seed 000)", "Siamese GAN, naive tiles (baseline)"

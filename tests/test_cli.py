@@ -87,3 +87,15 @@ def test_progan_sample_interpolate_project(tmp_path):
     done = run_cli("progan", "project", "--steps", 10, "--restarts", 2, "-o", tmp_path / "search", *common)
     assert done.returncode == 0 and done.stdout.startswith("PSNR "), done.stderr
     assert Image.open(tmp_path / "search" / "target_result.png").size == (32, 16)
+    # a search's latent.npy reproduces its result; it can also end an interpolation
+    done = run_cli("progan", "sample", "--seeds", "--latents", tmp_path / "search" / "latent.npy",
+                   "-o", tmp_path / "again", *common)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = np.asarray(Image.open(tmp_path / "search" / "target_result.png"))[:, 16:]
+    assert np.abs(np.asarray(Image.open(tmp_path / "again" / "latent.png")).astype(int) - result).max() <= 1
+    done = run_cli("progan", "interpolate", "--num-steps", 4, "--latent-b", tmp_path / "search" / "latent.npy",
+                   "-o", tmp_path / "to_result.gif", *common)  # fmt: skip
+    assert done.returncode == 0 and "(4 frames)" in done.stdout, done.stderr
+    (tmp_path / "bad.npy").write_bytes(b"not an array")
+    done = run_cli("progan", "sample", "--latents", tmp_path / "bad.npy", "-o", tmp_path / "x", *common)
+    assert done.returncode != 0 and "Traceback" not in done.stderr and "bad.npy is not a .npy latent" in done.stderr

@@ -197,6 +197,35 @@ def test_save_load_latent_round_trip(tmp_path):
         latent.load_latent(tmp_path / "bad.npy")
 
 
+def test_load_latent_refuses_what_is_not_a_latent(tmp_path):
+    cases = {
+        "corrupt.npy": (b"\x93NUMPY garbage", "not a .npy latent"),
+        "empty.npy": (b"", "not a .npy latent"),
+        "photo.npy": (b"\xff\xd8\xff\xe0 a JPEG renamed", "not a .npy latent"),
+    }
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=message):
+            latent.load_latent(tmp_path / name)
+    np.save(tmp_path / "pickled.npy", np.array([{"z": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="not a .npy latent"):  # never unpickled
+        latent.load_latent(tmp_path / "pickled.npy")
+    np.savez(tmp_path / "archive.npz", z=np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="archive"):
+        latent.load_latent(tmp_path / "archive.npz")
+    for values in (np.array([1, np.nan, 0, 0], np.float32), np.zeros(4, np.float32)):
+        np.save(tmp_path / "odd.npy", values)
+        with pytest.raises(ValueError, match="non-finite values or only zeros"):
+            latent.load_latent(tmp_path / "odd.npy")
+    # a 400 MB latent (a sparse file): refused on its header, before any of it is read
+    big = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.float32, shape=(10**8,))
+    del big
+    with pytest.raises(ValueError, match="expects 512"):
+        latent.load_latent(tmp_path / "big.npy", z_dim=512)
+    np.save(tmp_path / "row.npy", np.ones((1, 4), np.float64))  # [1, z_dim] and float64 are accepted
+    assert latent.load_latent(tmp_path / "row.npy", z_dim=4).dtype == torch.float32
+
+
 def test_gif_has_every_frame(tmp_path):
     frames = torch.linspace(0, 1, 7).view(7, 1, 1, 1).expand(7, 3, 8, 8)  # 7 distinct grey frames
     path = latent.save_gif(frames, tmp_path / "sub" / "walk.gif", fps=25)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+from pathlib import Path
 
 import gradio as gr
 import torch
@@ -49,6 +50,21 @@ def run_progan_sample(seed):
     z = _latent(seed, config.z_dim)
     face = progan.generate(G, z[None])[0]
     return _face(face), str(latent.save_latent(z.cpu(), output_path(f"latent-seed{int(seed)}", ".npy")))
+
+
+@gpu(duration=30)
+def run_progan_render(upload):
+    """The face of a saved latent vector (.npy, e.g. a search result): a shared result, reproduced."""
+    path = upload.get("path") if isinstance(upload, dict) else upload
+    if not path:
+        raise gr.Error("No latent vector: upload a .npy file (the search and the faces offer one to download).")
+    name = (upload.get("orig_name") if isinstance(upload, dict) else None) or Path(path).name
+    G, config = _progan()
+    try:
+        z = latent.load_latent(path, z_dim=config.z_dim)
+    except ValueError as exc:
+        raise gr.Error(f"Latent vector: {str(exc).replace(str(path), name)}") from None
+    return _face(progan.generate(G, z[None].to(DEVICE))[0])
 
 
 @gpu(duration=60)
@@ -116,6 +132,9 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
             pg_run = gr.Button("Generate face", variant="primary", elem_id="progan-run")
             pg_output = gr.Image(label="Face", format="png", interactive=False, elem_id="progan-face")
             pg_latent = gr.File(label="Latent vector (.npy)", interactive=False)
+            pl_upload = gr.File(label="Or render a saved latent vector (.npy), e.g. a search result",
+                                file_types=[".npy"], elem_id="progan-latent-upload")  # fmt: skip
+            pl_run = gr.Button("Render latent", elem_id="progan-render")
         with gr.Column():
             gr.Markdown("### Interpolation")
             with gr.Row():
@@ -159,6 +178,7 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
 
     demo.load(lambda: availability_notice("progan-faces"), None, pg_notice, queue=False, api_visibility="private")
     pg_run.click(run_progan_sample, [pg_seed], [pg_output, pg_latent], api_name="progan_sample", preprocess=False)
+    pl_run.click(run_progan_render, [pl_upload], [pg_output], api_name="progan_render", preprocess=False)
     pi_run.click(run_progan_interpolate, [pi_a, pi_b, pi_steps, pi_method, pi_fps], [pi_output, pi_files],
                  api_name="progan_interpolate", preprocess=False)  # fmt: skip
     pp_run.click(run_progan_project, [pp_target, pp_seed, pp_use_upload, pp_steps, pp_restarts, pp_lr, pp_preselect],
