@@ -218,7 +218,7 @@ def _progan(args: argparse.Namespace) -> int:
     def saved(path: Path) -> torch.Tensor:  # a latent from a .npy file (a search result, say): [1, z_dim]
         try:
             return load_latent(path, z_dim=config.z_dim)[None].to(device)
-        except (ValueError, FileNotFoundError) as exc:
+        except ValueError as exc:  # a missing file too
             raise SystemExit(f"error: {exc}") from None
 
     out = Path(args.output)
