@@ -222,6 +222,19 @@ def test_progan_closest_latent_search(client):
 
 
 @needs_progan
+def test_progan_interpolation_to_a_saved_latent(client):
+    # the face of seed 5, saved as .npy, ends an animation from seed 0 instead of seed 99's face
+    face, npy = client.predict(5, api_name="/progan_sample")
+    unused, _ = client.predict(99, api_name="/progan_sample")
+    gif, _ = client.predict(0, 99, 6, "slerp", 10, None, handle_file(npy), api_name="/progan_interpolate")
+    with Image.open(gif) as anim, Image.open(face) as goal, Image.open(unused) as other:
+        anim.seek(anim.n_frames - 1)
+        last = np.asarray(anim.convert("RGB")).astype(int)
+        to_goal, to_other = np.abs(last - np.asarray(goal)).mean(), np.abs(last - np.asarray(other)).mean()
+        assert to_goal < 8 and to_other > 3 * to_goal  # the GIF's dithered palette is all that differs
+
+
+@needs_progan
 def test_progan_render_refuses_a_bad_latent_clearly(client, tmp_path):
     (tmp_path / "face.npy").write_bytes(b"\xff\xd8\xff\xe0 a JPEG renamed")
     np.save(tmp_path / "short.npy", np.ones(8, np.float32))
@@ -230,6 +243,9 @@ def test_progan_render_refuses_a_bad_latent_clearly(client, tmp_path):
             client.predict(handle_file(str(tmp_path / name)), api_name="/progan_render")
     with pytest.raises(AppError, match="No latent vector"):
         client.predict(None, api_name="/progan_render")
+    with pytest.raises(AppError, match="'to' latent: short.npy holds a latent of size 8"):
+        short = handle_file(str(tmp_path / "short.npy"))
+        client.predict(0, 1, 6, "slerp", 10, None, short, api_name="/progan_interpolate")
 
 
 COMBO, NAIVE = "Siamese GAN, Combo-trained (seed 000)", "Siamese GAN, naive tiles (baseline)"

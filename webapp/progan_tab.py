@@ -52,29 +52,46 @@ def run_progan_sample(seed):
     return _face(face), str(latent.save_latent(z.cpu(), output_path(f"latent-seed{int(seed)}", ".npy")))
 
 
+def _uploaded_latent(upload, z_dim: int, what: str = "latent vector") -> torch.Tensor | None:
+    """A raw Gradio file payload of a .npy latent -> [z_dim] on DEVICE; None when nothing was uploaded."""
+    path = upload.get("path") if isinstance(upload, dict) else upload
+    if not path:
+        return None
+    name = (upload.get("orig_name") if isinstance(upload, dict) else None) or Path(path).name
+    try:
+        return latent.load_latent(path, z_dim=z_dim).to(DEVICE)
+    except ValueError as exc:
+        raise gr.Error(f"{what.capitalize()}: {str(exc).replace(str(path), name)}") from None
+
+
 @gpu(duration=30)
 def run_progan_render(upload):
     """The face of a saved latent vector (.npy, e.g. a search result): a shared result, reproduced."""
-    path = upload.get("path") if isinstance(upload, dict) else upload
-    if not path:
-        raise gr.Error("No latent vector: upload a .npy file (the search and the faces offer one to download).")
-    name = (upload.get("orig_name") if isinstance(upload, dict) else None) or Path(path).name
     G, config = _progan()
-    try:
-        z = latent.load_latent(path, z_dim=config.z_dim)
-    except ValueError as exc:
-        raise gr.Error(f"Latent vector: {str(exc).replace(str(path), name)}") from None
-    return _face(progan.generate(G, z[None].to(DEVICE))[0])
+    z = _uploaded_latent(upload, config.z_dim)
+    if z is None:
+        raise gr.Error("No latent vector: upload a .npy file (the search and the faces offer one to download).")
+    return _face(progan.generate(G, z[None])[0])
 
 
 @gpu(duration=60)
-def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps):
-    """Seed 003's norm-preserving interpolation (or slerp) between two seeds, as a GIF (and MP4)."""
+def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps, latent_a=None, latent_b=None):
+    """Seed 003's norm-preserving interpolation (or slerp) between two seeds, as a GIF (and MP4).
+
+    An uploaded .npy latent (``latent_a`` / ``latent_b``, e.g. a search result) replaces its seed.
+    """
     G, config = _progan()
     if not 2 <= int(num_steps) <= MAX_INTERPOLATION_STEPS:
         raise gr.Error(f"Steps must be 2-{MAX_INTERPOLATION_STEPS}.")
     path = latent.norm_preserving_interpolation if method.startswith("norm") else latent.slerp
-    latents = path(_latent(seed_a, config.z_dim), _latent(seed_b, config.z_dim), num_steps=int(num_steps))
+    a = _uploaded_latent(latent_a, config.z_dim, "'from' latent")
+    b = _uploaded_latent(latent_b, config.z_dim, "'to' latent")
+    a = _latent(seed_a, config.z_dim) if a is None else a
+    b = _latent(seed_b, config.z_dim) if b is None else b
+    try:
+        latents = path(a, b, num_steps=int(num_steps))
+    except ValueError as exc:  # opposite latents: the straight path passes through 0
+        raise gr.Error(str(exc)) from None
     frames = [_face(f) for f in latent.render_frames(G, latents.to(DEVICE))]
     stem = output_path(f"interpolation-{int(seed_a)}-{int(seed_b)}")
     frames[0].save(gif := stem.with_suffix(".gif"), save_all=True, append_images=frames[1:],
@@ -145,6 +162,10 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
                 pi_fps = gr.Slider(5, 60, value=25, step=1, label="Frames per second")
             pi_method = gr.Radio(["norm-preserving (seed 003)", "slerp"], value="norm-preserving (seed 003)",
                                  label="Path")  # fmt: skip
+            with gr.Accordion("From / to a saved latent (.npy) instead of a seed", open=False):
+                with gr.Row():
+                    pi_latent_a = gr.File(label="From latent", file_types=[".npy"])
+                    pi_latent_b = gr.File(label="To latent", file_types=[".npy"])
             pi_run = gr.Button("Animate", variant="primary", elem_id="progan-animate")
             pi_output = gr.Image(label="Animation", interactive=False, elem_id="progan-animation")
             pi_files = gr.File(label="GIF / MP4", file_count="multiple", interactive=False)
@@ -179,7 +200,7 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
     demo.load(lambda: availability_notice("progan-faces"), None, pg_notice, queue=False, api_visibility="private")
     pg_run.click(run_progan_sample, [pg_seed], [pg_output, pg_latent], api_name="progan_sample", preprocess=False)
     pl_run.click(run_progan_render, [pl_upload], [pg_output], api_name="progan_render", preprocess=False)
-    pi_run.click(run_progan_interpolate, [pi_a, pi_b, pi_steps, pi_method, pi_fps], [pi_output, pi_files],
-                 api_name="progan_interpolate", preprocess=False)  # fmt: skip
+    pi_run.click(run_progan_interpolate, [pi_a, pi_b, pi_steps, pi_method, pi_fps, pi_latent_a, pi_latent_b],
+                 [pi_output, pi_files], api_name="progan_interpolate", preprocess=False)  # fmt: skip
     pp_run.click(run_progan_project, [pp_target, pp_seed, pp_use_upload, pp_steps, pp_restarts, pp_lr, pp_preselect],
                  [pp_output, pp_status, pp_gif, pp_npy], api_name="progan_project", preprocess=False)  # fmt: skip
