@@ -75,9 +75,14 @@ def gpu(*, duration: int = 60):
     return spaces.GPU(duration=duration)
 
 
+def upload_path(upload) -> str | None:
+    """The file path of a raw Gradio file payload (handlers take them with preprocess=False)."""
+    return upload.get("path") if isinstance(upload, dict) else upload
+
+
 def open_upload(upload, what: str, *, max_pixels: int = LIMITS.input_pixels):
     """A raw Gradio file payload -> RGB PIL image, or a gr.Error a user can act on."""
-    path = upload.get("path") if isinstance(upload, dict) else upload
+    path = upload_path(upload)
     if not path:
         raise gr.Error(f"No {what} image: upload one or pick an example.")
     try:

@@ -7,7 +7,7 @@ import warnings
 import gradio as gr
 from PIL import Image
 
-from .common import EXAMPLES
+from .common import EXAMPLES, upload_path
 
 
 def image_input(label: str, *, elem_id: str, **kwargs) -> gr.Image:
@@ -26,7 +26,7 @@ def upload_size(upload) -> tuple[int, int] | None:
 
     For the time estimate only: the handler still decodes and checks the file properly.
     """
-    path = upload.get("path") if isinstance(upload, dict) else upload
+    path = upload_path(upload)
     if not path:
         return None
     try:

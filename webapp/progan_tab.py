@@ -15,7 +15,16 @@ from stylegan_lib import latent, progan
 from stylegan_lib.images import pil_to_tensor, tensor_to_pil
 from stylegan_lib.streaming import Finished, stream
 
-from .common import DEVICE, PROGRESS, WEIGHTS_ERRORS, availability_notice, gpu, open_upload, output_path
+from .common import (
+    DEVICE,
+    PROGRESS,
+    WEIGHTS_ERRORS,
+    availability_notice,
+    gpu,
+    open_upload,
+    output_path,
+    upload_path,
+)
 from .share import ShareLinks
 
 FACE_DISPLAY = 256  # faces are shown upscaled (Lanczos); downloads keep the model's resolution
@@ -54,7 +63,7 @@ def run_progan_sample(seed):
 
 def _uploaded_latent(upload, z_dim: int, what: str = "latent vector") -> torch.Tensor | None:
     """A raw Gradio file payload of a .npy latent -> [z_dim] on DEVICE; None when nothing was uploaded."""
-    path = upload.get("path") if isinstance(upload, dict) else upload
+    path = upload_path(upload)
     if not path:
         return None
     name = (upload.get("orig_name") if isinstance(upload, dict) else None) or Path(path).name
