@@ -227,6 +227,7 @@ def test_progan_interpolation_to_a_saved_latent(client):
     face, npy = client.predict(5, api_name="/progan_sample")
     unused, _ = client.predict(99, api_name="/progan_sample")
     gif, _ = client.predict(0, 99, 6, "slerp", 10, None, handle_file(npy), api_name="/progan_interpolate")
+    assert Path(gif).name.startswith("interpolation-seed0-latent")  # not "-99": the file names what it shows
     with Image.open(gif) as anim, Image.open(face) as goal, Image.open(unused) as other:
         anim.seek(anim.n_frames - 1)
         last = np.asarray(anim.convert("RGB")).astype(int)

@@ -93,16 +93,18 @@ def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps, latent_a=None
     if not 2 <= int(num_steps) <= MAX_INTERPOLATION_STEPS:
         raise gr.Error(f"Steps must be 2-{MAX_INTERPOLATION_STEPS}.")
     path = latent.norm_preserving_interpolation if method.startswith("norm") else latent.slerp
-    a = _uploaded_latent(latent_a, config.z_dim, "'from' latent")
-    b = _uploaded_latent(latent_b, config.z_dim, "'to' latent")
-    a = _latent(seed_a, config.z_dim) if a is None else a
-    b = _latent(seed_b, config.z_dim) if b is None else b
+    ends, names = [], []  # each end: an uploaded latent, else its seed's
+    for seed, upload, what in ((seed_a, latent_a, "'from' latent"), (seed_b, latent_b, "'to' latent")):
+        z = _uploaded_latent(upload, config.z_dim, what)
+        ends.append(_latent(seed, config.z_dim) if z is None else z)
+        names.append(f"seed{int(seed)}" if z is None else "latent")
+    a, b = ends
     try:
         latents = path(a, b, num_steps=int(num_steps))
     except ValueError as exc:  # opposite latents: the straight path passes through 0
         raise gr.Error(str(exc)) from None
     frames = [_face(f) for f in latent.render_frames(G, latents.to(DEVICE))]
-    stem = output_path(f"interpolation-{int(seed_a)}-{int(seed_b)}")
+    stem = output_path(f"interpolation-{names[0]}-{names[1]}")  # the file says what it shows
     frames[0].save(gif := stem.with_suffix(".gif"), save_all=True, append_images=frames[1:],
                    duration=round(1000 / float(fps)), loop=0)  # fmt: skip
     files = [str(gif)]
