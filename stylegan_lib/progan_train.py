@@ -166,6 +166,18 @@ def position(phases: list[Phase], images_shown: int) -> tuple[int, float]:
 # ----------------------------------------------------------------------------- data
 
 
+def crop_face(
+    img: Image.Image, *, resolution: int, box: tuple[int, int, int, int] | None, name: object = "the image"
+) -> Image.Image:
+    """The training view of a face: ``box`` (None: the centre square) resized to ``resolution`` (Lanczos), RGB."""
+    img = img.convert("RGB")
+    w, h = img.size
+    crop = box or ((w - min(w, h)) // 2, (h - min(w, h)) // 2, (w + min(w, h)) // 2, (h + min(w, h)) // 2)
+    if crop[2] > w or crop[3] > h or crop[0] < 0 or crop[1] < 0:
+        raise ValueError(f"crop box {crop} does not fit in {name} ({w}x{h}): set crop_box")
+    return img.resize((resolution, resolution), Image.LANCZOS, box=crop)
+
+
 class FaceImages:
     """Every image decoded once, cropped to ``box`` and resized to ``resolution``; seeded batches.
 
@@ -179,12 +191,7 @@ class FaceImages:
         images = np.empty((len(paths), resolution, resolution, 3), dtype=np.uint8)
         for i, path in enumerate(paths):
             with Image.open(path) as img:
-                img = img.convert("RGB")
-                w, h = img.size
-                crop = box or ((w - min(w, h)) // 2, (h - min(w, h)) // 2, (w + min(w, h)) // 2, (h + min(w, h)) // 2)
-                if crop[2] > w or crop[3] > h or crop[0] < 0 or crop[1] < 0:
-                    raise ValueError(f"crop box {crop} does not fit in {path} ({w}x{h}): set crop_box")
-                images[i] = np.asarray(img.resize((resolution, resolution), Image.LANCZOS, box=crop))
+                images[i] = np.asarray(crop_face(img, resolution=resolution, box=box, name=path))
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # [N, 3, R, R] uint8
         self.flip = flip
         self._rng = np.random.default_rng(seed)
