@@ -14,7 +14,8 @@ E[D(x)^2]``) or ``"ns"`` (non-saturating logistic). Adam lr 1e-3, betas (0, 0.99
 The run folder gets ``model.safetensors`` + ``config.json`` (G_ema: what ships),
 ``train_state.*`` (resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (G_ema on fixed latents,
 upsampled to the final resolution, so grids are comparable over the whole run). A
-``time_limit_s`` ends the run cleanly with a checkpoint; the same command resumes it exactly.
+``time_limit_s`` ends the run cleanly with a checkpoint, a log row and a sample grid of its last
+step; the same command resumes it exactly.
 
 Tensors: faces are kept as uint8 ``[N, 3, R, R]``; batches are float ``[B, 3, r, r]`` in [-1, 1].
 """
@@ -332,21 +333,21 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             progan.update_ema(G_ema, G, beta=beta)
             elapsed = run.elapsed
 
-            done = shown >= total
-            if step % config.log_every == 0 or done:
+            last = shown >= total or run.out_of_time()  # the schedule or the time limit ends the run here
+            stopped = False
+            if step % config.log_every == 0 or last:
                 values = (loss_d, loss_g, penalty, d_real.mean(), d_fake.mean())
                 losses = dict(zip(LOG_FIELDS[5:-1], (round(float(v.detach()), 5) for v in values), strict=True))
                 run.write([step, round(shown / 1000, 3), k, round(alpha, 4), n, *losses.values(), round(elapsed, 1)])
-                if callback is not None and callback(TrainProgress(step, shown, total, k, alpha, losses)):
-                    break
-            if step % config.sample_every == 0 or done:
+                stopped = callback is not None and bool(callback(TrainProgress(step, shown, total, k, alpha, losses)))
+            if step % config.sample_every == 0 or last or stopped:  # the shipped G_ema's grid is always there
                 with torch.no_grad():
                     images = torch.cat([G_ema(z, **kw).float().cpu() for z in fixed_z.split(16)])
                 images = images.add(1).div(2).clamp(0, 1)  # [num_samples, 3, r, r] in [0, 1]
                 save_png(_grid(images, resolution=R), run.sample_path(step))
+            if last or stopped:
+                break
             if step % config.checkpoint_every == 0:
                 save()
-            if run.out_of_time():
-                break
     save()
     return out / "model.safetensors"

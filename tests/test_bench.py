@@ -1,7 +1,11 @@
-"""The benchmark scripts start from anywhere (they find the package without installing it)."""
+"""The benchmark scripts start from anywhere (they find the package without installing it), and
+the one device call a GPU session gets (bench/gpu_session.sh) runs through on the CPU."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,3 +21,36 @@ def test_bench_script_runs(script, tmp_path):
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout
+
+
+def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):
+    # a GPU session has one 10-minute call: a broken step there costs the whole session's device time
+    faces = shared_dir / "data" / "faces"
+    for split in ("train", "heldout"):
+        (tmp_path / split).mkdir()
+        for path in sorted((faces / split).glob("*.jpg"))[:24]:
+            shutil.copy(path, tmp_path / split / path.name)
+        pack = [sys.executable, str(BENCH / "pack_faces.py"), str(tmp_path / split), str(tmp_path / "faces.zip")]
+        subprocess.run(pack, check=True, capture_output=True, timeout=120)
+    out = tmp_path / "out"
+    env = {
+        **os.environ, "PYTHON": sys.executable, "DEVICE": "cpu", "OUT": str(out), "WORK": str(tmp_path / "work"),
+        "FACES": str(tmp_path / "faces.zip"), "TRAIN_S": "2", "KIMG": "0.02", "SIZE": "128x72",
+        "TRAIN_ARGS": "--img-resolution 16 --fmap-base 128 --fmap-max 32", "TRANSLATE": "--norm image;--norm tile",
+        "QUALITY_ARGS": "--steps 2 --settings 0.05:1:2", "PROGAN_ARGS": "--resolutions 16 --steps 2 --frames 4",
+    }  # fmt: skip
+    done = subprocess.run(["bash", str(BENCH / "gpu_session.sh")], env=env, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    log = (out / "gpu_session.log").read_text()
+    assert done.returncode == 0 and "== done" in log, log[-3000:]
+    exits = [line.split()[2] for line in log.splitlines() if line.startswith("== rc ")]
+    assert exits == ["0"] * 6 and "== skipped" not in log  # train, quality, speed, 2 translate variants, pytest
+    back = sorted(p.name for p in out.iterdir())
+    assert back == sorted(["config.json", "gpu_session.log", "log.csv", "model.safetensors", "progan_quality.json",
+                           "progan_speed.json", "samples.png"])  # fmt: skip
+    assert len(back) <= 8  # the device tool brings back at most 8 files
+    info = json.loads((out / "config.json").read_text())
+    assert info["img_resolution"] == 16 and info["crop_box"] == "" and info["complete"] is False
+    rows = json.loads((out / "progan_quality.json").read_text())["rows"]
+    assert [r["targets"] for r in rows] == ["generated", "heldout"]
+    assert log.count("siamese, 128x72") == 2  # both translate variants printed their summary line

@@ -126,6 +126,21 @@ def test_resume_mid_fade_is_bit_identical(faces, tmp_path, loss):
     assert steps == list(range(1, 19))
 
 
+def test_time_limit_stops_with_a_log_row_a_grid_and_a_checkpoint_of_the_last_step(faces, tmp_path):
+    # a 10-minute device command must bring back the G_ema it ends with and that G_ema's own samples
+    run = tmp_path / "run"
+    train_progan(config(faces, run, log_every=100, sample_every=100, time_limit_s=0.0))  # one step, then stop
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert [int(r["step"]) for r in rows] == [1]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000001.png"]
+    info = json.loads((run / "config.json").read_text())
+    assert info["train_steps"] == 1 and info["complete"] is False
+    assert checkpointing.load_state(run)["step"] == 1
+    train_progan(config(faces, run, log_every=100, sample_every=100, time_limit_s=0.0))  # resumes: step 2
+    assert [int(r["step"]) for r in csv.DictReader(open(run / "log.csv"))] == [1, 2]
+    assert (run / "samples" / "step_000002.png").is_file()
+
+
 def test_resume_refuses_another_model(faces, tmp_path):
     train_progan(config(faces, tmp_path / "run", kimg_per_phase=0.008))
     with pytest.raises(ValueError, match="another model config"):
