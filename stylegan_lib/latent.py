@@ -9,6 +9,8 @@ range [0, 1], the library convention.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import importlib.util
 import math
@@ -403,9 +405,40 @@ def load_latent(path: str | os.PathLike, *, z_dim: int | None = None) -> torch.T
         array = array[0]
     if array.ndim != 1 or not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"{path} does not hold a latent vector: got {array.dtype} with shape {array.shape}")
+    return _checked(array, str(path), z_dim=z_dim)
+
+
+def _checked(array: np.ndarray, where: str, *, z_dim: int | None) -> torch.Tensor:
+    """A 1-d float array -> [z_dim] float32 tensor, or ValueError (naming ``where``) for another size,
+    non-finite values or a zero vector."""
     if z_dim is not None and array.shape[0] != z_dim:
-        raise ValueError(f"{path} holds a latent of size {array.shape[0]}, the model expects {z_dim}")
+        raise ValueError(f"{where} holds a latent of size {array.shape[0]}, the model expects {z_dim}")
     z = np.array(array, dtype=np.float32)  # read now, into memory
     if not np.isfinite(z).all() or not z.any():
-        raise ValueError(f"{path} holds a latent with non-finite values or only zeros")
+        raise ValueError(f"{where} holds a latent with non-finite values or only zeros")
     return torch.from_numpy(z)
+
+
+MAX_TEXT_DIM = 4096  # latent_from_text: longer texts are refused before they are decoded
+
+
+def latent_to_text(latent: torch.Tensor) -> str:
+    """[z_dim] -> URL-safe text (for share links): base64url, unpadded, of its float32 values
+    little-endian; exact, 4/3 characters per byte (683 for z_dim 128, 2,731 for 512)."""
+    data = _as_vector(latent, "latent").detach().cpu().float().numpy().astype("<f4").tobytes()
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def latent_from_text(text: str, *, z_dim: int | None = None) -> torch.Tensor:
+    """latent_to_text's text -> [z_dim] float32, the same values; ValueError for anything else
+    (not base64url, not whole float32 values, more than MAX_TEXT_DIM of them, another z_dim,
+    non-finite values, a zero vector)."""
+    if not isinstance(text, str) or not text or len(text) > math.ceil(MAX_TEXT_DIM * 4 * 4 / 3):
+        raise ValueError(f"a latent as text is 1 to {MAX_TEXT_DIM} float32 values in base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))  # skips what is not base64: checked next
+    except (ValueError, binascii.Error):
+        data = b""
+    if not data or len(data) % 4 or base64.urlsafe_b64encode(data).decode("ascii").rstrip("=") != text:
+        raise ValueError("the latent text is not base64url of whole float32 values")
+    return _checked(np.frombuffer(data, dtype="<f4"), "the latent text", z_dim=z_dim)

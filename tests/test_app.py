@@ -12,6 +12,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from stylegan_lib import latent
+
 SETTINGS = dict(log_alpha=4, log_beta=-2, tv_weight=50, steps=4, size=64, optimizer="adam",
                 preserve_colors=False, num_scales=1, seed=0)  # fmt: skip
 
@@ -219,6 +221,16 @@ def test_progan_closest_latent_search(client):
         # upscales 64 -> 256 px in one image and 128 -> 512 px in the other: rounding differs)
         diff = np.abs(np.asarray(face)[:, 16:].astype(int) - result.astype(int))
         assert diff.mean() < 0.5 and diff.max() <= 8
+
+
+@needs_progan
+def test_progan_share_link_carries_the_latent(client):
+    _, npy = client.predict(5, api_name="/progan_sample")
+    link = client.predict(5, handle_file(npy), 0, 1, 150, 25, "slerp", None, None, 7, 200, 8, 0.05, 256,
+                          api_name="/progan_share_link")  # fmt: skip
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(link).query))
+    assert query["tab"] == "progan" and "from_latent" not in query and "to_latent" not in query
+    assert np.array_equal(latent.latent_from_text(query["latent"], z_dim=512).numpy(), np.load(npy))
 
 
 @needs_progan

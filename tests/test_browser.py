@@ -184,6 +184,76 @@ def test_a_share_link_restores_its_tab_and_settings(browser, app_server, tmp_pat
         page.close()
 
 
+def test_a_share_link_carries_a_latent_to_its_face(browser, app_server, tmp_path):
+    """A link with a latent (as a search's "Render this result" makes): the latent comes back as a
+    file, "Render latent" paints exactly its face, the interpolation's saved-latent panel opens for
+    the "from" latent, and the tab's Share link carries the same latent text again."""
+    import numpy as np
+    from PIL import Image
+
+    from stylegan_lib import latent, progan
+    from webapp.progan_tab import _face
+
+    G, config = progan.load_generator()
+    z = progan.sample_latents(1, z_dim=config.z_dim, seed=5)[0]
+    text = latent.latent_to_text(z)
+    expected = np.asarray(_face(progan.generate(G, z[None])[0])).astype(int)
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    try:
+        page.goto(f"{app_server}?tab=progan&latent={text}&from_latent={text}", wait_until="networkidle",
+                  timeout=60_000)  # fmt: skip
+        page.wait_for_function(
+            "() => document.querySelector('#tab-progan-button')?.getAttribute('aria-selected') === 'true'",
+            timeout=30_000,
+        )
+        page.locator("#progan-latent-upload").filter(has_text="shared-latent").wait_for(timeout=30_000)
+        page.locator("#progan-from-latent").filter(has_text="shared-latent").wait_for(state="visible", timeout=30_000)
+        page.locator("#progan-render").click()
+        page.wait_for_function("() => { const i = document.querySelector('#progan-face img');"
+                               " return i && i.complete && i.naturalWidth > 0; }", timeout=JOB_TIMEOUT_MS)  # fmt: skip
+        src = page.locator("#progan-face img").get_attribute("src")
+        (tmp_path / "face.png").write_bytes(page.request.get(src).body())
+        with Image.open(tmp_path / "face.png") as face:
+            assert np.abs(np.asarray(face.convert("RGB")).astype(int) - expected).max() <= 1  # the same face
+
+        page.locator("#progan-share").click()
+        page.wait_for_function("() => document.querySelector('#progan-link textarea')?.value.includes('tab=')",
+                               timeout=30_000)  # fmt: skip
+        link = page.locator("#progan-link textarea").input_value()
+        assert f"&latent={text}&" in link and f"&from_latent={text}&" in link and "to_latent" not in link
+    finally:
+        page.screenshot(path=str(tmp_path / "latent-link.png"), full_page=True)
+        page.close()
+
+
+def test_a_search_result_goes_into_the_share_link(browser, app_server, tmp_path):
+    """Search, then "Render this result above": the found latent is rendered and the link carries it."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    try:
+        page.goto(f"{app_server}?tab=progan", wait_until="networkidle", timeout=60_000)
+        page.wait_for_function(
+            "() => document.querySelector('#tab-progan-button')?.getAttribute('aria-selected') === 'true'",
+            timeout=30_000,
+        )
+        for elem_id, value in (("progan-search-steps", 10), ("progan-restarts", 1), ("progan-preselect", 0)):
+            _number(page, elem_id, value)
+        page.locator("#progan-search").click()
+        page.locator("#progan-search-latent").filter(has_text="search-").wait_for(timeout=JOB_TIMEOUT_MS)  # its file
+        page.locator("#progan-keep-result").click()
+        page.locator("#progan-latent-upload").filter(has_text="search-").wait_for(timeout=30_000)
+        page.wait_for_function("() => { const i = document.querySelector('#progan-face img');"
+                               " return i && i.complete && i.naturalWidth > 0; }", timeout=JOB_TIMEOUT_MS)  # fmt: skip
+        page.locator("#progan-share").click()
+        page.wait_for_function("() => document.querySelector('#progan-link textarea')?.value.includes('latent=')",
+                               timeout=30_000)  # fmt: skip
+        link = page.locator("#progan-link textarea").input_value()
+        assert "search_steps=10" in link and "restarts=1" in link and "preselect=0" in link
+        assert "is not in the link" not in link
+    finally:
+        page.screenshot(path=str(tmp_path / "search-link.png"), full_page=True)
+        page.close()
+
+
 def test_a_share_link_with_bad_values_still_opens(browser, app_server):
     page = browser.new_page()
     try:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import gradio as gr
 import pytest
+import torch
 
+from stylegan_lib import latent
 from stylegan_lib.predict import PRIORS, CostModel, format_seconds, nst_units
 from webapp import common, share
 
@@ -121,7 +124,7 @@ def test_share_link_round_trip(components):
 def test_share_link_keeps_own_uploads_out(components):
     values = [{"path": "/tmp/gradio/x/my_holiday.jpg", "orig_name": "my_holiday.jpg"}, [], "adam", 1, 0, False]
     query, private = share.encode("nst", components, values)
-    assert "content" not in query and private == ["content"]
+    assert "content" not in query and private == ["content image"]
     assert "my_holiday" not in share.link(None, query)
 
 
@@ -140,6 +143,25 @@ def test_share_link_keeps_own_uploads_out(components):
 def test_share_link_rejects_values_that_do_not_fit(components, key, text, match):
     with pytest.raises(ValueError, match=match):
         share.decode(components[key], text)
+
+
+def test_share_link_carries_a_latent_exactly(tmp_path):
+    # a latent file input: its values travel in the link and come back as a new .npy with the same values
+    with gr.Blocks():
+        params = {"seed": gr.Number(), "latent": gr.File(file_types=[".npy"]), "other": gr.File()}
+    z = torch.randn(512)
+    npy = latent.save_latent(z, tmp_path / "found.npy")
+    (tmp_path / "notes.npy").write_bytes(b"not an array")
+    values = [3, {"path": str(npy), "orig_name": "found.npy"}, {"path": str(tmp_path / "notes.npy")}]
+    query, private = share.encode("progan", params, values)
+    assert private == ["other file"] and set(query) == {"tab", "seed", "latent"}
+    assert len(share.link(None, query)) < 3000  # 2,731 characters of latent
+    restored = share.decode(params["latent"], query["latent"])
+    assert Path(restored).parent == common.OUTPUTS and restored != str(npy)
+    assert torch.equal(latent.load_latent(restored, z_dim=512), z)
+    assert share.encode("progan", params, [3, None, None]) == ({"tab": "progan", "seed": 3}, [])
+    with pytest.raises(ValueError, match="base64url"):
+        share.decode(params["latent"], "not a latent")
 
 
 def test_share_link_uses_the_served_host():

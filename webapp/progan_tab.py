@@ -147,6 +147,13 @@ def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, pre
     yield _pair(goal[0], found.image), status, str(gif), str(npy)
 
 
+def _keep_result(npy) -> str:
+    # the search's .npy (a raw file payload) -> the path for the "render a saved latent" input
+    if not upload_path(npy):
+        raise gr.Error("No search result yet: run a search first.")
+    return upload_path(npy)
+
+
 def _pair(left: torch.Tensor, right: torch.Tensor):
     return _face(torch.cat([left.to(right.device), right], dim=-1)).resize((2 * FACE_DISPLAY, FACE_DISPLAY))
 
@@ -173,10 +180,10 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
                 pi_fps = gr.Slider(5, 60, value=25, step=1, label="Frames per second")
             pi_method = gr.Radio(["norm-preserving (seed 003)", "slerp"], value="norm-preserving (seed 003)",
                                  label="Path")  # fmt: skip
-            with gr.Accordion("From / to a saved latent (.npy) instead of a seed", open=False):
+            with gr.Accordion("From / to a saved latent (.npy) instead of a seed", open=False) as pi_saved:
                 with gr.Row():
-                    pi_latent_a = gr.File(label="From latent", file_types=[".npy"])
-                    pi_latent_b = gr.File(label="To latent", file_types=[".npy"])
+                    pi_latent_a = gr.File(label="From latent", file_types=[".npy"], elem_id="progan-from-latent")
+                    pi_latent_b = gr.File(label="To latent", file_types=[".npy"], elem_id="progan-to-latent")
             pi_run = gr.Button("Animate", variant="primary", elem_id="progan-animate")
             pi_output = gr.Image(label="Animation", interactive=False, elem_id="progan-animation")
             pi_files = gr.File(label="GIF / MP4", file_count="multiple", interactive=False)
@@ -187,12 +194,14 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
             pp_target = gr.Image(label="Target photo (centre-cropped)", type="filepath", image_mode=None)
             pp_seed = gr.Number(value=7, precision=0, label="Target seed")
             with gr.Row():
-                pp_steps = gr.Slider(10, 2000, value=200, step=10, label="Steps")
-                pp_restarts = gr.Slider(1, 64, value=8, step=1, label="Random starts (one batch)")
+                pp_steps = gr.Slider(10, 2000, value=200, step=10, label="Steps", elem_id="progan-search-steps")
+                pp_restarts = gr.Slider(1, 64, value=8, step=1, label="Random starts (one batch)",
+                                        elem_id="progan-restarts")  # fmt: skip
                 pp_lr = gr.Slider(0.001, 0.2, value=0.05, step=0.001, label="Adam learning rate")
             pp_preselect = gr.Slider(
                 0, MAX_PRESELECT, value=PRESELECT, step=16,
                 label="Random latents scored first (the starts are the best of them; 0 = off)",
+                elem_id="progan-preselect",
             )  # fmt: skip
             pp_run = gr.Button("Search", variant="primary", elem_id="progan-search")
         with gr.Column():
@@ -201,9 +210,12 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
             )
             pp_status = gr.Markdown()
             pp_gif = gr.File(label="Convergence GIF", interactive=False)
-            pp_npy = gr.File(label="Latent vector (.npy)", interactive=False)
+            pp_npy = gr.File(label="Latent vector (.npy)", interactive=False, elem_id="progan-search-latent")
+            pp_keep = gr.Button("Render this result above (a share link then carries it)", size="sm",
+                                elem_id="progan-keep-result")  # fmt: skip
     share.button("progan", {
-        "seed": pg_seed, "from": pi_a, "to": pi_b, "frames": pi_steps, "fps": pi_fps, "path": pi_method,
+        "seed": pg_seed, "latent": pl_upload, "from": pi_a, "to": pi_b, "frames": pi_steps, "fps": pi_fps,
+        "path": pi_method, "from_latent": pi_latent_a, "to_latent": pi_latent_b,
         "target_seed": pp_seed, "search_steps": pp_steps, "restarts": pp_restarts, "lr": pp_lr,
         "preselect": pp_preselect,
     })  # fmt: skip
@@ -211,6 +223,13 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
     demo.load(lambda: availability_notice("progan-faces"), None, pg_notice, queue=False, api_visibility="private")
     pg_run.click(run_progan_sample, [pg_seed], [pg_output, pg_latent], api_name="progan_sample", preprocess=False)
     pl_run.click(run_progan_render, [pl_upload], [pg_output], api_name="progan_render", preprocess=False)
+    # the search's latent becomes the "render a saved latent" input, which share links carry
+    pp_keep.click(_keep_result, [pp_npy], [pl_upload], queue=False, preprocess=False, api_visibility="private").then(
+        run_progan_render, [pl_upload], [pg_output], preprocess=False, api_visibility="private"
+    )  # fmt: skip
+    for saved in (pi_latent_a, pi_latent_b):  # a latent end, uploaded or from a link, is never hidden
+        saved.change(lambda a, b: gr.Accordion(open=bool(a or b)), [pi_latent_a, pi_latent_b], pi_saved,
+                     queue=False, preprocess=False, api_visibility="private")  # fmt: skip
     pi_run.click(run_progan_interpolate, [pi_a, pi_b, pi_steps, pi_method, pi_fps, pi_latent_a, pi_latent_b],
                  [pi_output, pi_files], api_name="progan_interpolate", preprocess=False)  # fmt: skip
     pp_run.click(run_progan_project, [pp_target, pp_seed, pp_use_upload, pp_steps, pp_restarts, pp_lr, pp_preselect],

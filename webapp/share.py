@@ -3,7 +3,9 @@
 A link such as ``/?tab=nst&content=content_cat_chelsea.png&style=style_flow_hexagons.jpg&steps=50&seed=3``
 opens the app on that tab with those values set, so the same run can be repeated by anyone
 with the same model version. Uploaded photos are not put in links (they stay private); the
-example images are, by file name.
+example images are, by file name. A file input in a tab's links holds a latent vector (.npy):
+its values go in the link, exactly (``latent.latent_to_text``: 2,731 characters for 512 floats),
+and the link gives it back as a fresh .npy file, so a face found by a search can be shared.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from urllib.parse import urlencode
 
 import gradio as gr
 
-from .common import EXAMPLES
+from stylegan_lib import latent
 
-MAX_PARAM_CHARS = 200  # a longer query value is ignored
+from .common import EXAMPLES, output_path, upload_path
+
+MAX_PARAM_CHARS = 200  # a longer query value is ignored (a latent's may be as long as latent_from_text takes)
 
 
 def _example(upload) -> str | None:
@@ -29,15 +33,22 @@ def _example(upload) -> str | None:
 
 
 def encode(tab: str, params: Mapping[str, gr.components.Component], values: list) -> tuple[dict, list[str]]:
-    """(query dict, names of images left out) for ``values`` of the components ``params``."""
+    """(query dict, what was left out: "NAME image" for an own upload, "NAME file" for a file that is
+    not a latent) for ``values`` of the components ``params``."""
     query, private = {"tab": tab}, []
     for (name, component), value in zip(params.items(), values, strict=True):
-        if isinstance(component, gr.Image):
+        if isinstance(component, gr.File):  # a latent vector (.npy)
+            if upload_path(value):
+                try:
+                    query[name] = latent.latent_to_text(latent.load_latent(upload_path(value)))
+                except ValueError:  # not a latent: the handler says so when it runs
+                    private.append(f"{name} file")
+        elif isinstance(component, gr.Image):
             example = _example(value)
             if example:
                 query[name] = example
             elif value:
-                private.append(name)
+                private.append(f"{name} image")
         elif isinstance(component, gr.CheckboxGroup):
             query[name] = ",".join(value or [])
         elif value is not None:
@@ -56,6 +67,8 @@ def link(request: gr.Request | None, query: dict) -> str:
 
 def decode(component: gr.components.Component, text: str):
     """A query value as the component's value; raises ValueError when it does not fit."""
+    if isinstance(component, gr.File):  # a latent vector, back as a .npy file of its own
+        return str(latent.save_latent(latent.latent_from_text(text), output_path("shared-latent", ".npy")))
     if len(text) > MAX_PARAM_CHARS:
         raise ValueError("too long")
     if isinstance(component, gr.Image):
@@ -96,11 +109,13 @@ class ShareLinks:
         self.tabs[tab] = dict(params)
         with gr.Row():
             button = gr.Button("Share link", size="sm", elem_id=f"{tab}-share")
-            box = gr.Textbox(label="Link to these settings", buttons=["copy"], interactive=False, elem_id=f"{tab}-link")
+            box = gr.Textbox(
+                label="Link to these settings", buttons=["copy"], interactive=False, max_lines=4, elem_id=f"{tab}-link"
+            )  # a latent makes a link of ~2,800 characters
 
         def make(request: gr.Request, *values):  # Gradio passes the request first, then the inputs
             query, private = encode(tab, params, list(values))
-            note = f" (your own {', '.join(private)} image is not in the link)" if private else ""
+            note = f" (your own {', '.join(private)} is not in the link)" if private else ""
             return link(request, query) + note
 
         button.click(make, list(params.values()), box, queue=False, preprocess=False, api_name=f"{tab}_share_link")
