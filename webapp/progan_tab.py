@@ -228,8 +228,8 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
         run_progan_render, [pl_upload], [pg_output], preprocess=False, api_visibility="private"
     )  # fmt: skip
     for saved in (pi_latent_a, pi_latent_b):  # a latent end, uploaded or from a link, is never hidden
-        saved.change(lambda a, b: gr.Accordion(open=bool(a or b)), [pi_latent_a, pi_latent_b], pi_saved,
-                     queue=False, preprocess=False, api_visibility="private")  # fmt: skip
+        saved.change(lambda a, b: gr.Accordion(open=True) if a or b else gr.update(), [pi_latent_a, pi_latent_b],
+                     pi_saved, queue=False, preprocess=False, api_visibility="private")  # fmt: skip
     pi_run.click(run_progan_interpolate, [pi_a, pi_b, pi_steps, pi_method, pi_fps, pi_latent_a, pi_latent_b],
                  [pi_output, pi_files], api_name="progan_interpolate", preprocess=False)  # fmt: skip
     pp_run.click(run_progan_project, [pp_target, pp_seed, pp_use_upload, pp_steps, pp_restarts, pp_lr, pp_preselect],
