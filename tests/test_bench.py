@@ -52,5 +52,7 @@ def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):
     info = json.loads((out / "config.json").read_text())
     assert info["img_resolution"] == 16 and info["crop_box"] == "" and info["complete"] is False
     rows = json.loads((out / "progan_quality.json").read_text())["rows"]
-    assert [r["targets"] for r in rows] == ["generated", "heldout"]
+    assert [(r["task"], r.get("targets")) for r in rows] == [
+        ("jacobian", None), ("quality", "generated"), ("quality", "heldout")]  # fmt: skip
+    assert 0 < rows[0]["top20_energy"] <= 1 and -1 <= rows[1]["latent_cos_mean"] <= 1
     assert log.count("siamese, 128x72") == 2  # both translate variants printed their summary line
