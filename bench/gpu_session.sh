@@ -16,13 +16,14 @@
 #    images each (default 20) leave most of the time to the 64x64 stabilisation, which the time
 #    limit ends ("complete": false). -> $OUT/model.safetensors, config.json, log.csv, samples.png
 # 2. bench/progan.py quality on that model: closest-latent PSNR over 20 generated and 20 held-out
-#    targets (the issue's >= 30 dB check) -> $OUT/progan_quality.json
+#    targets (the issue's >= 30 dB check), the found latents' cosine to the true ones and the
+#    conditioning of d image / d z -> $OUT/progan_quality.json
 # 3. bench/progan.py speed: 200 search steps at 64² and 128², 1 and 16 starts, eager / CUDA graph
-#    fp32 / graph bf16, a 150-frame interpolation -> $OUT/progan_speed.json
+#    fp32 / graph bf16 / graph bf16 channels_last, a 150-frame interpolation -> $OUT/progan_speed.json
 # 4. bench/translate.py: the Siamese G on a 3840x2160 photo, whole-photo statistics (bfloat16,
 #    channels_last, compiled and eager) and plain tiles (issue #3's <= 100 ms)
 # 5. The tests that need CUDA (the CUDA-graph search; tiles cut on the device against the CPU).
-# Everything printed is in $OUT/gpu_session.log. Dry run on the CPU (about 3 minutes):
+# Everything printed is in $OUT/gpu_session.log. Dry run on the CPU (under 2 minutes):
 #   DEVICE=cpu SIZE=320x180 TRAIN_S=20 KIMG=0.1 TRAIN_ARGS="--img-resolution 16 --fmap-base 256" \
 #   QUALITY_ARGS="--steps 5 --settings 0.05:2:4" PROGAN_ARGS="--resolutions 16 --steps 5 --frames 10" \
 #   PYTHON=.venv/bin/python bash bench/gpu_session.sh
