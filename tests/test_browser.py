@@ -49,6 +49,32 @@ def _number(page, elem_id: str, value) -> None:
     box.press("Tab")
 
 
+def _wait_tab(page, tab_id: str) -> None:
+    """Wait until the tab's button is selected (a share link selects its tab on load)."""
+    page.wait_for_function(
+        f"() => document.querySelector('#tab-{tab_id}-button')?.getAttribute('aria-selected') === 'true'",
+        timeout=30_000,
+    )
+
+
+def _wait_images(page, selector: str) -> None:
+    """Wait until the images under ``selector`` exist and have loaded (complete, naturalWidth > 0)."""
+    page.wait_for_function(
+        """sel => { const imgs = [...document.querySelectorAll(sel)];
+                    return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+        arg=selector,
+        timeout=JOB_TIMEOUT_MS,
+    )
+
+
+def _share_link(page, tab_id: str, needle: str = "tab=") -> str:
+    """Click the tab's Share link button and return the link once it holds ``needle``."""
+    page.locator(f"#{tab_id}-share").click()
+    page.wait_for_function(f"() => document.querySelector('#{tab_id}-link textarea')?.value.includes('{needle}')",
+                           timeout=30_000)  # fmt: skip
+    return page.locator(f"#{tab_id}-link textarea").input_value()
+
+
 def _run_vangogh(page, files) -> None:
     _upload(page, "vangogh-photo", files["photo"])
     page.locator("#vangogh-run").click()
@@ -125,12 +151,7 @@ def test_tab_runs_a_job_in_the_browser(browser, app_server, files, tmp_path, tab
         if tab.done:
             selector, text = tab.done
             page.locator(selector).filter(has_text=text).wait_for(timeout=JOB_TIMEOUT_MS)
-        page.wait_for_function(
-            """sel => { const imgs = [...document.querySelectorAll(sel)];
-                        return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
-            arg=tab.output,
-            timeout=JOB_TIMEOUT_MS,
-        )
+        _wait_images(page, tab.output)
         images = page.locator(tab.output).evaluate_all(
             "imgs => imgs.map(i => ({src: i.getAttribute('src') || '', w: i.naturalWidth, h: i.naturalHeight}))"
         )
@@ -159,10 +180,7 @@ def test_a_share_link_restores_its_tab_and_settings(browser, app_server, tmp_pat
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     try:
         page.goto(f"{app_server}?{query}&bogus=1", wait_until="networkidle", timeout=60_000)
-        page.wait_for_function(
-            "() => document.querySelector('#tab-compare-button')?.getAttribute('aria-selected') === 'true'",
-            timeout=30_000,
-        )
+        _wait_tab(page, "compare")
         page.wait_for_function("() => document.querySelector('#compare-steps input[type=number]')?.value === '7'",
                                timeout=30_000)  # fmt: skip
         assert page.locator("#compare-seed input").input_value() == "3"
@@ -174,10 +192,7 @@ def test_a_share_link_restores_its_tab_and_settings(browser, app_server, tmp_pat
         assert checked == {"siamese", "gatys"}
         page.locator("#compare-photo img").first.wait_for(state="visible", timeout=30_000)
 
-        page.locator("#compare-share").click()
-        page.wait_for_function("() => document.querySelector('#compare-link textarea')?.value.includes('tab=')",
-                               timeout=30_000)  # fmt: skip
-        link = page.locator("#compare-link textarea").input_value()
+        link = _share_link(page, "compare")
         assert link == f"{app_server}?{query}"
     finally:
         page.screenshot(path=str(tmp_path / "share-link.png"), full_page=True)
@@ -202,24 +217,17 @@ def test_a_share_link_carries_a_latent_to_its_face(browser, app_server, tmp_path
     try:
         page.goto(f"{app_server}?tab=progan&latent={text}&from_latent={text}", wait_until="networkidle",
                   timeout=60_000)  # fmt: skip
-        page.wait_for_function(
-            "() => document.querySelector('#tab-progan-button')?.getAttribute('aria-selected') === 'true'",
-            timeout=30_000,
-        )
+        _wait_tab(page, "progan")
         page.locator("#progan-latent-upload").filter(has_text="shared-latent").wait_for(timeout=30_000)
         page.locator("#progan-from-latent").filter(has_text="shared-latent").wait_for(state="visible", timeout=30_000)
         page.locator("#progan-render").click()
-        page.wait_for_function("() => { const i = document.querySelector('#progan-face img');"
-                               " return i && i.complete && i.naturalWidth > 0; }", timeout=JOB_TIMEOUT_MS)  # fmt: skip
+        _wait_images(page, "#progan-face img")
         src = page.locator("#progan-face img").get_attribute("src")
         (tmp_path / "face.png").write_bytes(page.request.get(src).body())
         with Image.open(tmp_path / "face.png") as face:
             assert np.abs(np.asarray(face.convert("RGB")).astype(int) - expected).max() <= 1  # the same face
 
-        page.locator("#progan-share").click()
-        page.wait_for_function("() => document.querySelector('#progan-link textarea')?.value.includes('tab=')",
-                               timeout=30_000)  # fmt: skip
-        link = page.locator("#progan-link textarea").input_value()
+        link = _share_link(page, "progan")
         assert f"&latent={text}&" in link and f"&from_latent={text}&" in link and "to_latent" not in link
     finally:
         page.screenshot(path=str(tmp_path / "latent-link.png"), full_page=True)
@@ -231,22 +239,15 @@ def test_a_search_result_goes_into_the_share_link(browser, app_server, tmp_path)
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     try:
         page.goto(f"{app_server}?tab=progan", wait_until="networkidle", timeout=60_000)
-        page.wait_for_function(
-            "() => document.querySelector('#tab-progan-button')?.getAttribute('aria-selected') === 'true'",
-            timeout=30_000,
-        )
+        _wait_tab(page, "progan")
         for elem_id, value in (("progan-search-steps", 10), ("progan-restarts", 1), ("progan-preselect", 0)):
             _number(page, elem_id, value)
         page.locator("#progan-search").click()
         page.locator("#progan-search-latent").filter(has_text="search-").wait_for(timeout=JOB_TIMEOUT_MS)  # its file
         page.locator("#progan-keep-result").click()
         page.locator("#progan-latent-upload").filter(has_text="search-").wait_for(timeout=30_000)
-        page.wait_for_function("() => { const i = document.querySelector('#progan-face img');"
-                               " return i && i.complete && i.naturalWidth > 0; }", timeout=JOB_TIMEOUT_MS)  # fmt: skip
-        page.locator("#progan-share").click()
-        page.wait_for_function("() => document.querySelector('#progan-link textarea')?.value.includes('latent=')",
-                               timeout=30_000)  # fmt: skip
-        link = page.locator("#progan-link textarea").input_value()
+        _wait_images(page, "#progan-face img")
+        link = _share_link(page, "progan", "latent=")
         assert "search_steps=10" in link and "restarts=1" in link and "preselect=0" in link
         assert "is not in the link" not in link
     finally:
@@ -259,10 +260,7 @@ def test_a_share_link_with_bad_values_still_opens(browser, app_server):
     try:
         page.goto(f"{app_server}?tab=nst&steps=1e9&content=../../etc/passwd&optimizer=sgd",
                   wait_until="networkidle", timeout=60_000)  # fmt: skip
-        page.wait_for_function(
-            "() => document.querySelector('#tab-nst-button')?.getAttribute('aria-selected') === 'true'",
-            timeout=30_000,
-        )
+        _wait_tab(page, "nst")
         page.locator("[data-testid='toast-body']").first.wait_for(timeout=30_000)  # "The link's steps=... was ignored."
         assert "was ignored" in " ".join(page.locator("[data-testid='toast-body']").all_inner_texts())
         assert page.locator("#nst-steps input[type=number]").input_value() != "1000000000"

@@ -149,9 +149,9 @@ def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, pre
 
 def _keep_result(npy) -> str:
     # the search's .npy (a raw file payload) -> the path for the "render a saved latent" input
-    if not upload_path(npy):
+    if not (path := upload_path(npy)):
         raise gr.Error("No search result yet: run a search first.")
-    return upload_path(npy)
+    return path
 
 
 def _pair(left: torch.Tensor, right: torch.Tensor):

@@ -38,9 +38,9 @@ def encode(tab: str, params: Mapping[str, gr.components.Component], values: list
     query, private = {"tab": tab}, []
     for (name, component), value in zip(params.items(), values, strict=True):
         if isinstance(component, gr.File):  # a latent vector (.npy)
-            if upload_path(value):
+            if path := upload_path(value):
                 try:
-                    query[name] = latent.latent_to_text(latent.load_latent(upload_path(value)))
+                    query[name] = latent.latent_to_text(latent.load_latent(path))
                 except ValueError:  # not a latent: the handler says so when it runs
                     private.append(f"{name} file")
         elif isinstance(component, gr.Image):
