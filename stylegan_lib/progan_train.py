@@ -10,10 +10,14 @@ schedule is the number of images shown, so a resumed run picks up the same stage
 Each step: one D step on a real and a fake batch, then one G step, then G_ema <- EMA(G). Loss
 from the model config: ``"wgan-gp"`` (WGAN-GP, lambda ``gp_weight``, plus ``drift_weight *
 E[D(x)^2]``) or ``"ns"`` (non-saturating logistic). Adam lr 1e-3, betas (0, 0.99) as in the paper.
+With ``augment`` set, D sees real and generated images only through DiffAugment
+(``augment.py``; Zhao et al. 2020), in both steps, so it cannot memorise a small face set.
 
 The run folder gets ``model.safetensors`` + ``config.json`` (G_ema: what ships),
 ``train_state.*`` (resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (G_ema on fixed latents,
-upsampled to the final resolution, so grids are comparable over the whole run). A
+upsampled to the final resolution, so grids are comparable over the whole run); with
+``snapshot_kimg``, ``snapshots/imagesNNNNNNNNN/`` keeps G_ema (+ ``config.json``) along the way, so an
+earlier point of a run that later degrades can still be evaluated and shipped. A
 ``time_limit_s`` ends the run cleanly with a checkpoint, a log row and a sample grid of its last
 step; the same command resumes it exactly.
 
@@ -36,6 +40,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import checkpointing, progan
+from .augment import diff_augment, parse_policy
 from .data import list_images
 from .images import save_png
 from .progan import DCGANConfig, ProGANConfig
@@ -56,6 +61,7 @@ class ProGANTrainConfig:
     batch_per_res: str = "4:64,8:64,16:32"  # "res:batch,..." overrides (paper: smaller batches as R grows)
     crop_box: str = "0,10,89,99"  # "left,top,right,bottom" face box in each image; "" = centre square
     flip: bool = True  # random horizontal flips
+    augment: str = ""  # DiffAugment policy for D's inputs, e.g. "color,translation,cutout" (augment.py); "" = off
     lr: float = 1e-3
     beta1: float = 0.0
     beta2: float = 0.99
@@ -71,6 +77,7 @@ class ProGANTrainConfig:
     checkpoint_every: int = 500
     num_samples: int = 64  # fixed latents (seeds 0.. of sample_latents) rendered into each grid
     time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
+    snapshot_kimg: float | None = None  # also keep G_ema every this many thousand images in snapshots/; None: off
     model: ProGANConfig | DCGANConfig = field(default_factory=ProGANConfig)  # DCGANConfig: the baseline
 
     def __post_init__(self):
@@ -87,6 +94,9 @@ class ProGANTrainConfig:
         for k in range(self.model.num_stages):
             self.batch_for(4 * 2**k)  # parse errors surface here
         self.box()
+        parse_policy(self.augment)
+        if self.snapshot_kimg is not None and self.snapshot_kimg <= 0:
+            raise ValueError(f"snapshot_kimg must be > 0 or None, got {self.snapshot_kimg}")
 
     def batch_for(self, res: int) -> int:
         sizes = {}
@@ -263,6 +273,12 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
     noise = torch.Generator().manual_seed(config.seed + 1)  # z and GP mixing weights, drawn on the CPU
+    aug_rng = torch.Generator().manual_seed(config.seed + 2)  # DiffAugment's transforms
+    policy = parse_policy(config.augment)
+
+    def aug(x: torch.Tensor) -> torch.Tensor:  # what D sees of a real or a generated batch
+        return diff_augment(x, policy=policy, generator=aug_rng) if policy else x
+
     fixed_z = progan.sample_latents(config.num_samples, z_dim=model.z_dim, seed=0, device=device)
 
     step, shown, elapsed = 0, 0, 0.0
@@ -274,15 +290,18 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             module.load_state_dict(state[key])
         data.load_state_dict(state["data"])
         noise.set_state(state["noise_rng"])
+        if "augment_rng" in state:  # runs saved before augment.py have none
+            aug_rng.set_state(state["augment_rng"])
         torch.set_rng_state(state["torch_rng"])
         step, shown, elapsed = state["step"], state["images_shown"], state["elapsed"]
 
-    def save() -> None:
+    def save() -> dict:
         stage, alpha = position(phases, shown)
         modules = {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g, "opt_d": opt_d}
         checkpointing.save_state(out, {
             **{k: m.state_dict() for k, m in modules.items()},
             **{"data": data.state_dict(), "noise_rng": noise.get_state(), "torch_rng": torch.get_rng_state()},
+            "augment_rng": aug_rng.get_state(),
             **{"step": step, "images_shown": shown, "elapsed": elapsed, "model": model.to_dict()},
             "config": {k: v for k, v in asdict(config).items() if k != "model"},
         })  # fmt: skip
@@ -290,9 +309,10 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             **{"images_shown": shown, "train_steps": step, "train_seconds": round(elapsed)},
             **{"final_stage": stage, "final_alpha": alpha, "complete": shown >= total},
             **{"train_data": Path(config.data).name, "crop_box": config.crop_box, "ema_beta": config.ema_beta},
-            "ema_rampup": config.ema_rampup,
+            **{"ema_rampup": config.ema_rampup, "augment": config.augment},
         }
         checkpointing.save_model(out, G_ema, {**model.to_dict(), **info})
+        return info
 
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
@@ -306,7 +326,8 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             with autocast:  # D step
                 with torch.no_grad():
                     fake = G(z, **kw).float()  # [n, 3, r, r]
-                d_real, d_fake = D(real, **kw).float(), D(fake.detach(), **kw).float()
+                real, fake = aug(real), aug(fake)
+                d_real, d_fake = D(real, **kw).float(), D(fake, **kw).float()
                 if model.loss == "wgan-gp":
                     gp = progan.gradient_penalty(D, real, fake, generator=noise, **kw)
                     penalty = config.gp_weight * gp + config.drift_weight * progan.drift_penalty(d_real)
@@ -320,7 +341,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
 
             D.requires_grad_(False)
             with autocast:  # G step, on the same z
-                d_gen = D(G(z, **kw), **kw).float()
+                d_gen = D(aug(G(z, **kw)), **kw).float()
                 loss_g = progan.g_loss_wgan(d_gen) if model.loss == "wgan-gp" else progan.g_loss_ns(d_gen)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -349,5 +370,9 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
                 break
             if step % config.checkpoint_every == 0:
                 save()
+            every = None if config.snapshot_kimg is None else round(config.snapshot_kimg * 1000)
+            if every is not None and shown // every > (shown - n) // every:  # crossed a multiple of snapshot_kimg
+                folder = out / "snapshots" / f"images{shown:09d}"
+                checkpointing.save_model(folder, G_ema, {**model.to_dict(), **save()})
     save()
     return out / "model.safetensors"

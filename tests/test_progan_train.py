@@ -66,6 +66,8 @@ def test_schedule_grows_with_fade_ins():
         ({"batch_per_res": "4:0"}, ">= 1"),
         ({"crop_box": "0,0,10,20"}, "square"),
         ({"kimg_per_phase": 0}, "> 0"),
+        ({"augment": "color,rotate"}, "unknown augmentation"),
+        ({"snapshot_kimg": 0}, "snapshot_kimg"),
     ],
 )
 def test_bad_configs_fail_early(kw, match):
@@ -113,13 +115,13 @@ def test_progressive_run_visits_every_stage_and_ships_g_ema(faces, tmp_path):
         assert G(torch.randn(2, 8)).shape == (2, 3, 16, 16)
 
 
-@pytest.mark.parametrize("loss", ["wgan-gp", "ns"])
-def test_resume_mid_fade_is_bit_identical(faces, tmp_path, loss):
+@pytest.mark.parametrize("loss, augment", [("wgan-gp", ""), ("ns", ""), ("ns", "color,translation,cutout")])
+def test_resume_mid_fade_is_bit_identical(faces, tmp_path, loss, augment):
     model = replace(TINY, loss=loss)
-    straight = train_progan(config(faces, tmp_path / "straight", model=model))
-    train_progan(config(faces, tmp_path / "resumed", model=model), callback=lambda p: p.step == 4)  # alpha 0.5
+    straight = train_progan(config(faces, tmp_path / "straight", model=model, augment=augment))
+    train_progan(config(faces, tmp_path / "resumed", model=model, augment=augment), callback=lambda p: p.step == 4)
     assert json.loads((tmp_path / "resumed" / "config.json").read_text())["final_alpha"] == 0.5
-    resumed = train_progan(config(faces, tmp_path / "resumed", model=model))
+    resumed = train_progan(config(faces, tmp_path / "resumed", model=model, augment=augment))
     a, b = load_file(str(straight)), load_file(str(resumed))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "resumed" / "log.csv"))]
@@ -168,3 +170,24 @@ def test_g_ema_follows_ema_beta(faces, tmp_path, ema_beta, same_as):
     )
     shipped = load_file(str(weights))
     assert all(torch.equal(shipped[k], v) for k, v in expected.items())
+
+
+def test_augmentation_changes_training_and_snapshots_keep_g_ema_along_the_way(faces, tmp_path):
+    plain = load_file(str(train_progan(config(faces, tmp_path / "plain"))))
+    run, kw = tmp_path / "aug", {"augment": "color,translation,cutout", "snapshot_kimg": 0.032}
+    augmented = load_file(str(train_progan(config(faces, run, **kw))))
+    assert any(not torch.equal(plain[k], augmented[k]) for k in plain)  # D saw other images, so G learnt otherwise
+    assert json.loads((run / "config.json").read_text())["augment"] == "color,translation,cutout"
+    snapshots = sorted(p.name for p in (run / "snapshots").iterdir())
+    assert snapshots == ["images000000032", "images000000064"]  # 80 images in all: 32 and 64 crossed
+    for name in snapshots:
+        G, loaded = load_generator(path=run / "snapshots" / name)
+        info = json.loads((run / "snapshots" / name / "config.json").read_text())
+        assert loaded == TINY and info["images_shown"] == int(name[6:])
+    stopped = train_progan(config(faces, tmp_path / "stopped", **kw), callback=lambda p: p.images_shown == 64)
+    at_64, snapshot = (
+        load_file(str(stopped)),
+        load_file(str(run / "snapshots" / "images000000064" / "model.safetensors")),
+    )
+    assert all(torch.equal(at_64[k], snapshot[k]) for k in at_64)  # the G_ema of that moment...
+    assert any(not torch.equal(snapshot[k], augmented[k]) for k in snapshot)  # ...not of the end
