@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -56,3 +58,20 @@ def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):
         ("jacobian", None), ("quality", "generated"), ("quality", "heldout")]  # fmt: skip
     assert 0 < rows[0]["top20_energy"] <= 1 and -1 <= rows[1]["latent_cos_mean"] <= 1
     assert log.count("siamese, 128x72") == 2  # both translate variants printed their summary line
+
+
+def test_progan_card_redraws_the_shipped_sample_grid(shared_dir, tmp_path):
+    # the card's samples.png must be what its model.safetensors draws on the app's seeds 0..63
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "progan-faces"
+    folder = tmp_path / "progan-faces"
+    shutil.copytree(shipped, folder)
+    args = ["--weights", str(folder), "--faces", str(shared_dir / "data" / "faces"), "--num", "2", "--steps", "2"]
+    command = [sys.executable, str(BENCH / "progan_card.py"), *args, "--json", str(tmp_path / "card.json")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    drawn, committed = (np.asarray(Image.open(f / "samples.png"), dtype=np.int16) for f in (folder, shipped))
+    assert drawn.shape == committed.shape == (512, 512, 3) and np.abs(drawn - committed).max() <= 1
+    assert Image.open(folder / "closest_latent_heldout.png").size == (128, 128)  # 2 targets over their 2 results
+    row = json.loads((tmp_path / "card.json").read_text())
+    assert len(row["psnr"]) == 2 and all(10 < v < 60 for v in row["psnr"])
