@@ -32,3 +32,15 @@ def test_readme_starts_with_the_two_commands():
     assert block[0].startswith("pip install -r requirements.txt && python app.py")
     assert block[1].startswith("pip install -r requirements-dev.txt && python -m pytest")
     assert body.index("```bash") < body.index("\n## ")  # before any section
+
+
+def test_readme_model_table_names_the_pinned_revisions():
+    # the table of weights in README.md states the revision hub.py downloads, for every model
+    body = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| (`[^|]+`)[^|]* \| `([\w./<>-]+)@(\w+)`", body, re.M)
+    stated = {}
+    for names, repo, revision in rows:
+        for name in re.findall(r"`([\w-]+)`", names):
+            stated[name] = (repo.replace("<name>", name), revision)
+    pinned = {name: (spec.repo_id, spec.revision) for name, spec in hub.REGISTRY.items() if spec.sha256}
+    assert pinned and stated == pinned
