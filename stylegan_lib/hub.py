@@ -105,9 +105,9 @@ REGISTRY: dict[str, ModelEntry] = {
     ),
     "progan-faces": ModelEntry(
         repo_id="stylegan-lib/progan-faces",
-        revision="v1",
+        revision="v2",
         description="Progressive GAN face generator, G_ema (seed 003)",
-        sha256="268b2c5661648b7911e3a181822d269bee45a3afdc79b019f7f06ddea21f1167",
+        sha256="0fede9eb0cf16e1161239ba069c1645f6d4dc0e5e2c9d246679df41ddd3f040a",
     ),
     # Fast arbitrary style transfer (issue #7): the AdaIN decoder; its encoder is vgg19-caffe.
     "adain-decoder": ModelEntry(
