@@ -95,8 +95,8 @@ class ProGANTrainConfig:
             self.batch_for(4 * 2**k)  # parse errors surface here
         self.box()
         parse_policy(self.augment)
-        if self.snapshot_kimg is not None and self.snapshot_kimg <= 0:
-            raise ValueError(f"snapshot_kimg must be > 0 or None, got {self.snapshot_kimg}")
+        if self.snapshot_kimg is not None and round(self.snapshot_kimg * 1000) < 1:
+            raise ValueError(f"snapshot_kimg must be >= 0.001 (one image) or None, got {self.snapshot_kimg}")
 
     def batch_for(self, res: int) -> int:
         sizes = {}
@@ -295,8 +295,17 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
         torch.set_rng_state(state["torch_rng"])
         step, shown, elapsed = state["step"], state["images_shown"], state["elapsed"]
 
-    def save() -> dict:
+    def info() -> dict:  # what config.json says of the G_ema it sits beside
         stage, alpha = position(phases, shown)
+        return {
+            **model.to_dict(),
+            **{"images_shown": shown, "train_steps": step, "train_seconds": round(elapsed)},
+            **{"final_stage": stage, "final_alpha": alpha, "complete": shown >= total},
+            **{"train_data": Path(config.data).name, "crop_box": config.crop_box, "ema_beta": config.ema_beta},
+            **{"ema_rampup": config.ema_rampup, "augment": config.augment},
+        }
+
+    def save() -> None:
         modules = {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g, "opt_d": opt_d}
         checkpointing.save_state(out, {
             **{k: m.state_dict() for k, m in modules.items()},
@@ -305,15 +314,9 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             **{"step": step, "images_shown": shown, "elapsed": elapsed, "model": model.to_dict()},
             "config": {k: v for k, v in asdict(config).items() if k != "model"},
         })  # fmt: skip
-        info = {
-            **{"images_shown": shown, "train_steps": step, "train_seconds": round(elapsed)},
-            **{"final_stage": stage, "final_alpha": alpha, "complete": shown >= total},
-            **{"train_data": Path(config.data).name, "crop_box": config.crop_box, "ema_beta": config.ema_beta},
-            **{"ema_rampup": config.ema_rampup, "augment": config.augment},
-        }
-        checkpointing.save_model(out, G_ema, {**model.to_dict(), **info})
-        return info
+        checkpointing.save_model(out, G_ema, info())
 
+    snapshot_every = None if config.snapshot_kimg is None else round(config.snapshot_kimg * 1000)  # images
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
         while shown < total:
@@ -370,9 +373,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
                 break
             if step % config.checkpoint_every == 0:
                 save()
-            every = None if config.snapshot_kimg is None else round(config.snapshot_kimg * 1000)
-            if every is not None and shown // every > (shown - n) // every:  # crossed a multiple of snapshot_kimg
-                folder = out / "snapshots" / f"images{shown:09d}"
-                checkpointing.save_model(folder, G_ema, {**model.to_dict(), **save()})
+            if snapshot_every and shown // snapshot_every > (shown - n) // snapshot_every:  # crossed a multiple
+                checkpointing.save_model(out / "snapshots" / f"images{shown:09d}", G_ema, info())
     save()
     return out / "model.safetensors"
