@@ -40,7 +40,7 @@ class AdaINTrainConfig:
     batch: int = 8
     crop: int = 256  # random crops of this side (paper: 256 from images resized to 512)
     max_side_content: int | None = 512  # downscale larger images first (paper: 512)
-    max_side_style: int | None = 512
+    max_side_style: int | None = 512  # likewise for the style images
     balance_content: bool = True  # draw each batch evenly from the content folders
     lr: float = 1e-4
     lr_decay: float = 5e-5  # lr / (1 + lr_decay * step), as the reference code

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 import collections.abc
+import dataclasses
 import inspect
+import io
+import re
 import sys
 import time
+import tokenize
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,34 +31,77 @@ def _options(func: Callable, skip: Sequence[str]):
             yield name, param
 
 
+def field_comments(cls) -> dict[str, str]:
+    """A dataclass's fields -> the comment at the end of each field's line (``x: int = 1  # what x is``).
+
+    These comments are the CLI's help texts, so each option is described where its field is.
+    Fields without one, and classes whose source cannot be read, give no entry.
+    """
+    if not dataclasses.is_dataclass(cls):
+        return {}
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    comments = {}  # line number -> comment text; tokenize tells a comment from a '#' inside a string
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            comments[token.start[0]] = token.string.lstrip("#").strip()
+    lines = source.splitlines()
+    found = {}
+    for f in dataclasses.fields(cls):
+        pattern = re.compile(rf"^\s+{re.escape(f.name)}\s*:")
+        line = next((i for i, text in enumerate(lines, start=1) if pattern.match(text)), None)
+        if line in comments:
+            found[f.name] = comments[line]
+    return found
+
+
+def _help(comment: str | None, default: str) -> str:
+    if comment is None:
+        return f"default: {default}"
+    return f"{comment.replace('%', '%%')} (default: {default})"  # argparse %-formats help strings
+
+
 def add_signature_options(parser: argparse.ArgumentParser, func: Callable, *, skip: Sequence[str] = ()) -> None:
-    """One ``--option`` per defaulted parameter of ``func`` (or dataclass field), typed and defaulted by it."""
+    """One ``--option`` per defaulted parameter of ``func`` (or dataclass field), typed and defaulted by it.
+
+    A dataclass field's line comment is its option's help (:func:`field_comments`).
+    """
     hints = typing.get_type_hints(func)
+    comments = field_comments(func)
     for name, param in _options(func, skip):
         flag = "--" + name.replace("_", "-")
-        default = param.default
+        default, comment = param.default, comments.get(name)
         if name == "dtype":
-            parser.add_argument(flag, choices=list(DTYPES), default="float32", help="default: float32")
+            parser.add_argument(flag, choices=list(DTYPES), default="float32", help=_help(comment, "float32"))
         elif name == "device":
-            parser.add_argument(flag, default=None, help="default: cuda if available, else cpu")
+            parser.add_argument(flag, default=None, help=_help(comment, "cuda if available, else cpu"))
         elif isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=_help(comment, str(default))
+            )
         elif isinstance(default, (int, float, str)):
-            parser.add_argument(flag, type=type(default), default=default, help=f"default: {default}")
+            parser.add_argument(flag, type=type(default), default=default, help=_help(comment, repr(default)))
         elif isinstance(default, tuple):
-            parser.add_argument(flag, nargs="+", default=default, help=f"default: {' '.join(map(str, default))}")
+            parser.add_argument(flag, nargs="+", default=default, help=_help(comment, " ".join(map(str, default))))
         elif default is None:
-            _add_optional(parser, flag, hints[name])
+            # None is "off" for some fields and "derived from the others" for some: a comment says which
+            if comment is None:
+                help = "default: automatic"
+            else:
+                help = comment.replace("%", "%%") if "default" in comment else _help(comment, "none")
+            _add_optional(parser, flag, hints[name], help=help)
 
 
-def _add_optional(parser: argparse.ArgumentParser, flag: str, hint) -> None:
+def _add_optional(parser: argparse.ArgumentParser, flag: str, hint, *, help: str) -> None:
     # `X | None` options: a number, or a sequence of numbers for `Sequence[X] | None`.
     (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(inner) in (Sequence, list, tuple, collections.abc.Sequence):
         (item,) = set(typing.get_args(inner))
-        parser.add_argument(flag, type=item, nargs="+", default=None, help="default: automatic")
+        parser.add_argument(flag, type=item, nargs="+", default=None, help=help)
     else:
-        parser.add_argument(flag, type=inner, default=None, help="default: automatic")
+        parser.add_argument(flag, type=inner, default=None, help=help)
 
 
 def signature_kwargs(args: argparse.Namespace, func: Callable, *, skip: Sequence[str] = ()) -> dict:

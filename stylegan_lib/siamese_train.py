@@ -56,7 +56,7 @@ class SiameseTrainConfig:
     identity_weight: float = 0.0  # L1(Combo(B), B): paintings stay paintings (CycleGAN's identity term)
     combo: bool = True  # False: the naive baseline, D judges single S x S tiles (seams are never seen)
     max_side_a: int | None = None  # downscale domain A images (seed 000's fix for HD sets)
-    max_side_b: int | None = None
+    max_side_b: int | None = None  # downscale domain B images likewise
     seed: int = 0
     device: str = "cpu"
     bf16: bool = False  # autocast to bfloat16 (CUDA)

@@ -1,13 +1,20 @@
 """`python -m stylegan_lib nst ...` as a user runs it."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
 from PIL import Image
 
-from stylegan_lib.cli import build_parser
+from stylegan_lib.adain_train import AdaINTrainConfig
+from stylegan_lib.cli import build_parser, field_comments
+from stylegan_lib.cyclegan_train import CycleGANTrainConfig
 from stylegan_lib.nst import stylize
+from stylegan_lib.progan import ProGANConfig
+from stylegan_lib.progan_train import ProGANTrainConfig
+from stylegan_lib.siamese import SiameseConfig
+from stylegan_lib.siamese_train import SiameseTrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,6 +43,42 @@ def test_defaults_come_from_the_signature():
         assert getattr(args, name) == params[name].default
     args = build_parser().parse_args(["nst", "a", "b", "c", "-o", "o", "--style-blend", "1", "3", "--lr", "0.5"])
     assert args.style == [Path("b"), Path("c")] and args.style_blend == [1.0, 3.0] and args.lr == 0.5
+
+
+@dataclasses.dataclass
+class _Commented:
+    plain: int = 1
+    marked: str = "#fff"  # a colour; the '#' in the default is not a comment
+    spaced: float | None = None  # None: off
+    other_plain: int = 2  # mentions plain: in its text
+
+
+def test_field_comments_are_the_line_comments_of_the_fields():
+    assert field_comments(_Commented) == {
+        "marked": "a colour; the '#' in the default is not a comment",
+        "spaced": "None: off",
+        "other_plain": "mentions plain: in its text",
+    }
+    assert field_comments(stylize) == {}  # a function has no field comments
+
+
+def test_training_help_says_what_each_option_does():
+    # every field the training CLIs expose as an option that defaults to None says what None means
+    for config in (ProGANTrainConfig, SiameseTrainConfig, CycleGANTrainConfig, AdaINTrainConfig):
+        comments = field_comments(config)
+        for f in dataclasses.fields(config):
+            if f.default is None:
+                assert f.name in comments, f"{config.__name__}.{f.name} needs a comment: it is its --help"
+    text = run_cli("train", "progan", "--help").stdout
+    flat = " ".join(text.split())  # argparse wraps the help text
+    assert "--snapshot-kimg SNAPSHOT_KIMG also keep G_ema every this many thousand images" in flat
+    assert "--time-limit-s TIME_LIMIT_S stop (with a checkpoint) after this many seconds (default: none)" in flat
+    assert "--kimg-final KIMG_FINAL length of the last stabilisation (default kimg_per_phase)" in flat
+    assert "--flip, --no-flip random horizontal flips (default: True)" in flat
+    assert f"--fmap-max FMAP_MAX the paper uses 512 at 1024x1024 (default: {ProGANConfig().fmap_max})" in flat
+    assert "automatic" not in flat
+    flat = " ".join(run_cli("train", "siamese", "--help").stdout.split())
+    assert f"(default: {SiameseConfig().tile})" in flat and "automatic" not in flat
 
 
 def test_cli_writes_the_stylised_png(hub_cache, tmp_path, content_photo, style_painting):
