@@ -9,7 +9,8 @@ schedule is the number of images shown, so a resumed run picks up the same stage
 
 Each step: one D step on a real and a fake batch, then one G step, then G_ema <- EMA(G). Loss
 from the model config: ``"wgan-gp"`` (WGAN-GP, lambda ``gp_weight``, plus ``drift_weight *
-E[D(x)^2]``) or ``"ns"`` (non-saturating logistic). Adam lr 1e-3, betas (0, 0.99) as in the paper.
+E[D(x)^2]``) or ``"ns"`` (non-saturating logistic; with ``r1_gamma``, plus R1 on the real batch
+every ``r1_every`` steps). Adam lr 1e-3, betas (0, 0.99) as in the paper.
 With ``augment`` set, D sees real and generated images only through DiffAugment
 (``augment.py``; Zhao et al. 2020), in both steps, so it cannot memorise a small face set.
 
@@ -67,6 +68,8 @@ class ProGANTrainConfig:
     beta2: float = 0.99
     gp_weight: float = 10.0  # WGAN-GP lambda
     drift_weight: float = 0.001  # epsilon_drift
+    r1_gamma: float = 0.0  # R1 penalty gamma / 2 * E|grad D(real)|^2 for the "ns" loss; 0 = off
+    r1_every: int = 16  # steps between R1 terms, each weighted by this (StyleGAN2's lazy regularisation)
     ema_beta: float = 0.999  # G_ema <- beta * G_ema + (1 - beta) * G after every step
     ema_rampup: float | None = 0.05  # cap G_ema's half-life at this fraction of the images shown; None: off
     seed: int = 0
@@ -89,6 +92,10 @@ class ProGANTrainConfig:
             raise ValueError("bf16 is for CUDA devices only: drop bf16 or use device='cuda'")
         if not 0.0 <= self.ema_beta <= 1.0:
             raise ValueError(f"ema_beta must be in [0, 1], got {self.ema_beta}")
+        if self.r1_gamma < 0 or self.r1_every < 1:
+            raise ValueError(f"r1_gamma must be >= 0 and r1_every >= 1, got {self.r1_gamma} and {self.r1_every}")
+        if self.r1_gamma and self.model.loss != "ns":
+            raise ValueError("r1_gamma is for the 'ns' loss; 'wgan-gp' has its own gradient penalty (gp_weight)")
         if self.ema_rampup is not None and self.ema_rampup <= 0:
             raise ValueError(f"ema_rampup must be > 0 or None, got {self.ema_rampup}")
         for k in range(self.model.num_stages):
@@ -302,7 +309,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             **{"images_shown": shown, "train_steps": step, "train_seconds": round(elapsed)},
             **{"final_stage": stage, "final_alpha": alpha, "complete": shown >= total},
             **{"train_data": Path(config.data).name, "crop_box": config.crop_box, "ema_beta": config.ema_beta},
-            **{"ema_rampup": config.ema_rampup, "augment": config.augment},
+            **{"ema_rampup": config.ema_rampup, "augment": config.augment, "r1_gamma": config.r1_gamma},
         }
 
     def save() -> None:
@@ -316,6 +323,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
         })  # fmt: skip
         checkpointing.save_model(out, G_ema, info())
 
+    penalty = torch.zeros(())  # "ns": the latest R1 term (logged until the next one), or 0 without R1
     snapshot_every = None if config.snapshot_kimg is None else round(config.snapshot_kimg * 1000)  # images
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
@@ -336,11 +344,14 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
                     penalty = config.gp_weight * gp + config.drift_weight * progan.drift_penalty(d_real)
                     loss_d = progan.d_loss_wgan(d_real, d_fake) + penalty
                 else:
-                    penalty = torch.zeros(())
                     loss_d = progan.d_loss_ns(d_real, d_fake)
+                    if config.r1_gamma and step % config.r1_every == 0:  # lazy: every r1_every steps, that much
+                        penalty = config.r1_gamma / 2 * progan.r1_penalty(D, real, **kw)  # on what D saw
+                        loss_d = loss_d + config.r1_every * penalty
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
+            penalty = penalty.detach()  # kept for the log; its graph is not
 
             D.requires_grad_(False)
             with autocast:  # G step, on the same z

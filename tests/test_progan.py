@@ -161,6 +161,17 @@ def test_gradient_penalty_of_a_linear_critic(norm):
     assert gp.item() == pytest.approx((norm - 1) ** 2, abs=1e-12)
 
 
+def _input_gradient(f, x: torch.Tensor, h: float = 1e-6) -> torch.Tensor:
+    """d f / d x by central differences, one coordinate at a time (float64)."""
+    grad = torch.zeros_like(x)
+    for i in range(x.numel()):
+        e = torch.zeros(x.numel(), dtype=torch.float64)
+        e[i] = h
+        e = e.view_as(x)
+        grad.view(-1)[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return grad
+
+
 def test_gradient_penalty_matches_finite_differences(config):
     torch.manual_seed(1)
     D = Discriminator(config).double()
@@ -168,17 +179,29 @@ def test_gradient_penalty_matches_finite_differences(config):
     gp = progan.gradient_penalty(D, real, fake, stage=1, alpha=0.5, generator=torch.Generator().manual_seed(3))
     eps = torch.rand(2, 1, 1, 1, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     x_hat = eps * real + (1 - eps) * fake
-    f = lambda x: D(x, stage=1, alpha=0.5).sum().item()
-    grad, h = torch.zeros_like(x_hat), 1e-6
-    for i in range(x_hat.numel()):
-        e = torch.zeros(x_hat.numel(), dtype=torch.float64)
-        e[i] = h
-        e = e.view_as(x_hat)
-        grad.view(-1)[i] = (f(x_hat + e) - f(x_hat - e)) / (2 * h)
+    grad = _input_gradient(lambda x: D(x, stage=1, alpha=0.5).sum().item(), x_hat)
     expected = (grad.flatten(1).norm(dim=1) - 1).square().mean().item()
     assert gp.item() == pytest.approx(expected, rel=1e-5)
     gp.backward()  # differentiable into D (create_graph)
     assert D.out.weight.grad is not None
+
+
+@pytest.mark.parametrize("norm", [1.0, 2.0, 0.5])
+def test_r1_penalty_of_a_linear_critic(norm):
+    real = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    assert progan.r1_penalty(_LinearCritic(norm), real, stage=None, alpha=1.0).item() == pytest.approx(norm**2)
+
+
+def test_r1_penalty_matches_finite_differences_and_reaches_d(config):
+    torch.manual_seed(2)
+    D = Discriminator(config).double()
+    real = torch.rand(3, 3, 8, 8, dtype=torch.float64)
+    r1 = progan.r1_penalty(D, real, stage=1, alpha=0.5)
+    grad = _input_gradient(lambda x: D(x, stage=1, alpha=0.5).sum().item(), real)  # each sample's own gradient
+    assert r1.item() == pytest.approx(grad.flatten(1).square().sum(1).mean().item(), rel=1e-5)
+    assert not real.requires_grad  # the caller's batch is left alone
+    r1.backward()
+    assert D.out.weight.grad is not None and D.out.weight.grad.abs().sum() > 0
 
 
 def test_update_ema_formula_and_buffers():

@@ -68,11 +68,14 @@ def test_schedule_grows_with_fade_ins():
         ({"kimg_per_phase": 0}, "> 0"),
         ({"augment": "color,rotate"}, "unknown augmentation"),
         ({"snapshot_kimg": 0}, "snapshot_kimg"),
+        ({"r1_gamma": 1.0}, "own gradient penalty"),  # TINY trains with WGAN-GP
+        ({"r1_gamma": -1.0, "model": replace(TINY, loss="ns")}, "r1_gamma"),
+        ({"r1_gamma": 1.0, "r1_every": 0, "model": replace(TINY, loss="ns")}, "r1_every"),
     ],
 )
 def test_bad_configs_fail_early(kw, match):
     with pytest.raises(ValueError, match=match):
-        ProGANTrainConfig(data="d", out="o", model=TINY, **kw)
+        ProGANTrainConfig(**{"data": "d", "out": "o", "model": TINY, **kw})
 
 
 def test_faces_are_cropped_flipped_and_pooled(faces):
@@ -115,13 +118,21 @@ def test_progressive_run_visits_every_stage_and_ships_g_ema(faces, tmp_path):
         assert G(torch.randn(2, 8)).shape == (2, 3, 16, 16)
 
 
-@pytest.mark.parametrize("loss, augment", [("wgan-gp", ""), ("ns", ""), ("ns", "color,translation,cutout")])
-def test_resume_mid_fade_is_bit_identical(faces, tmp_path, loss, augment):
+@pytest.mark.parametrize(
+    "loss, extra",
+    [
+        ("wgan-gp", {}),
+        ("ns", {}),
+        ("ns", {"augment": "color,translation,cutout"}),
+        ("ns", {"augment": "translation", "r1_gamma": 1.0, "r1_every": 3}),  # R1 at steps 0, 3 (before), 6, 9...
+    ],
+)
+def test_resume_mid_fade_is_bit_identical(faces, tmp_path, loss, extra):
     model = replace(TINY, loss=loss)
-    straight = train_progan(config(faces, tmp_path / "straight", model=model, augment=augment))
-    train_progan(config(faces, tmp_path / "resumed", model=model, augment=augment), callback=lambda p: p.step == 4)
+    straight = train_progan(config(faces, tmp_path / "straight", model=model, **extra))
+    train_progan(config(faces, tmp_path / "resumed", model=model, **extra), callback=lambda p: p.step == 4)
     assert json.loads((tmp_path / "resumed" / "config.json").read_text())["final_alpha"] == 0.5
-    resumed = train_progan(config(faces, tmp_path / "resumed", model=model, augment=augment))
+    resumed = train_progan(config(faces, tmp_path / "resumed", model=model, **extra))
     a, b = load_file(str(straight)), load_file(str(resumed))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "resumed" / "log.csv"))]
@@ -191,3 +202,18 @@ def test_augmentation_changes_training_and_snapshots_keep_g_ema_along_the_way(fa
     )
     assert all(torch.equal(at_64[k], snapshot[k]) for k in at_64)  # the G_ema of that moment...
     assert any(not torch.equal(snapshot[k], augmented[k]) for k in snapshot)  # ...not of the end
+
+
+def test_r1_regularises_d_every_r1_every_steps(faces, tmp_path):
+    model = replace(TINY, loss="ns")
+    plain = load_file(str(train_progan(config(faces, tmp_path / "plain", model=model, kimg_per_phase=0.008))))
+    run = tmp_path / "r1"
+    weights = train_progan(config(faces, run, model=model, kimg_per_phase=0.008, r1_gamma=10.0, r1_every=4))
+    regularised = load_file(str(weights))
+    assert any(not torch.equal(plain[k], regularised[k]) for k in plain)  # D was trained otherwise, so G was
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    penalty = [float(r["penalty"]) for r in rows]  # the latest R1 term: computed at steps 0, 4, 8 (before each)
+    assert penalty[0] > 0 and penalty[0] == penalty[1] == penalty[2] == penalty[3] != penalty[4]
+    assert json.loads((run / "config.json").read_text())["r1_gamma"] == 10.0
+    plain_rows = list(csv.DictReader(open(tmp_path / "plain" / "log.csv")))
+    assert all(float(r["penalty"]) == 0 for r in plain_rows)
