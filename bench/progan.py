@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<s
 from stylegan_lib import hub
 from stylegan_lib.latent import closest_latent, norm_preserving_interpolation, render_frames, save_gif
 from stylegan_lib.progan import Generator, ProGANConfig, generate, load_generator, sample_latents
-from stylegan_lib.progan_train import FaceImages, parse_box
+from stylegan_lib.progan_train import face_targets
 
 
 def _sync(device: torch.device) -> None:
@@ -103,9 +103,9 @@ def quality(args: argparse.Namespace) -> list[dict]:
     R = config.img_resolution
     truth = [sample_latents(1, z_dim=config.z_dim, seed=1000 + i, device=device)[0] for i in range(20)]
     generated = [generate(G, z[None]) for z in truth]
-    box = parse_box(hub.resolve("progan-faces", path=args.weights).config.get("crop_box", ""))  # as in training
-    faces = FaceImages(args.faces / "heldout", resolution=R, box=box, flip=False, seed=0)
-    real = [x[None].float().div(255).to(device) for x in faces.images[:20]]  # 009501-009520, uint8 -> [0, 1]
+    crop_box = hub.resolve("progan-faces", path=args.weights).config.get("crop_box", "")  # as in training
+    faces = face_targets(args.faces / "heldout", resolution=R, crop_box=crop_box, count=20)  # 009501-009520
+    real = [x[None].to(device) for x in faces]
     rows = [_conditioning(G, truth[:4])]
     print(json.dumps(rows[-1]), flush=True)
     for name, targets in (("generated", generated), ("heldout", real)):

@@ -5,8 +5,8 @@
 ``samples.png``: G on the app's seeds 0..63 (``sample_latents(1, seed=s)``), 8 per row.
 ``closest_latent_heldout.png``: the first ``--num`` held-out faces (top row, cropped and resized as in
 training) and the closest-latent search result for each (bottom row), with the app's and CLI's
-search settings (200 steps, lr 0.05, 8 starts chosen as the best of 256 scored latents, start
-seed = target index); their PSNRs are printed and written to ``--json``.
+search settings (``latent.FACE_SEARCH``: 200 steps, lr 0.05, 8 starts chosen as the best of 256
+scored latents; start seed = target index); their PSNRs are printed and written to ``--json``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import json
 import statistics
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -23,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<s
 
 from stylegan_lib import hub
 from stylegan_lib.images import save_png
-from stylegan_lib.latent import closest_latent
+from stylegan_lib.latent import FACE_SEARCH, closest_latent
 from stylegan_lib.progan import generate, load_generator, sample_latents
-from stylegan_lib.progan_train import FaceImages, parse_box
+from stylegan_lib.progan_train import face_targets
 from stylegan_lib.training import sample_grid
 
 
@@ -34,7 +35,7 @@ def main(argv=None) -> None:
     parser.add_argument("--weights", required=True, help="model folder; the figures are written into it")
     parser.add_argument("--faces", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/faces")
     parser.add_argument("--num", type=int, default=8, help="held-out faces searched")
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=FACE_SEARCH.steps)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     folder = Path(args.weights)
@@ -44,10 +45,9 @@ def main(argv=None) -> None:
     faces = torch.cat([generate(G, sample_latents(1, z_dim=config.z_dim, seed=s)) for s in range(64)])  # [64, 3, R, R]
     save_png(sample_grid(list(faces.split(8))), folder / "samples.png")
 
-    box = parse_box(hub.resolve("progan-faces", path=folder).config.get("crop_box", ""))  # as in training
-    heldout = FaceImages(args.faces / "heldout", resolution=R, box=box, flip=False, seed=0)
-    targets = heldout.images[: args.num].float().div(255)  # [num, 3, R, R] in [0, 1]
-    search = {"steps": args.steps, "lr": 0.05, "restarts": 8, "preselect": 256}  # the app's and CLI's defaults
+    crop_box = hub.resolve("progan-faces", path=folder).config.get("crop_box", "")  # as in training
+    targets = face_targets(args.faces / "heldout", resolution=R, crop_box=crop_box, count=args.num)
+    search = {**asdict(FACE_SEARCH), "steps": args.steps}  # the app's and CLI's settings
     found = [closest_latent(G, t, seed=i, **search) for i, t in enumerate(targets)]
     save_png(sample_grid([targets, torch.stack([f.image for f in found])]), folder / "closest_latent_heldout.png")
     psnr = [round(f.psnr, 2) for f in found]

@@ -344,6 +344,8 @@ def _add_adain_parsers(tasks, train) -> None:
 
 
 def _add_progan_parser(tasks) -> None:
+    from . import latent
+
     parser = tasks.add_parser("progan", help="ProGAN latent explorer: sample, interpolate, project (seed 003)")
     actions = parser.add_subparsers(dest="action", required=True)
     sample = actions.add_parser("sample", help="faces for latent seeds (PNG + .npy)")
@@ -360,11 +362,13 @@ def _add_progan_parser(tasks) -> None:
     project = actions.add_parser("project", help="closest-latent search for a target image or a seed's face")
     project.add_argument("target", nargs="?", default=None, help="target photo (default: the face of --target-seed)")
     project.add_argument("--target-seed", type=int, default=7)
-    project.add_argument("--steps", type=int, default=200)
-    project.add_argument("--restarts", type=int, default=8)
-    project.add_argument("--lr", type=float, default=0.05)
+    search = latent.FACE_SEARCH
+    project.add_argument("--steps", type=int, default=search.steps, help=f"default: {search.steps}")
+    project.add_argument("--restarts", type=int, default=search.restarts, help=f"default: {search.restarts}")
+    project.add_argument("--lr", type=float, default=search.lr, help=f"default: {search.lr}")
     project.add_argument("--seed", type=int, default=0)
-    project.add_argument("--preselect", type=int, default=256, help="random latents scored first; 0: off")
+    project.add_argument("--preselect", type=int, default=search.preselect,
+                         help=f"random latents scored first; 0: off (default: {search.preselect})")  # fmt: skip
     for sub in (sample, interpolate, project):
         sub.add_argument("-o", "--output", required=True, help="folder (sample, project) or .gif (interpolate)")
         sub.add_argument("--weights", default=None, help="model folder or .safetensors (default: hub.py)")

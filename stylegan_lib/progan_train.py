@@ -196,6 +196,22 @@ def crop_face(
     return img.resize((resolution, resolution), Image.LANCZOS, box=crop)
 
 
+def face_targets(folder, *, resolution: int, crop_box: str, count: int | None = None) -> torch.Tensor:
+    """The first ``count`` images of ``folder`` (all when None; sorted by name) cropped and resized as
+    training does: float ``[N, 3, R, R]`` in [0, 1], e.g. held-out faces for the closest-latent search.
+
+    ``crop_box`` is the model's own (its ``config.json`` has it); the pixels are those the training
+    batches are made of, before their [-1, 1] scaling.
+    """
+    paths = list_images(folder)[:count]
+    box = parse_box(crop_box)
+    faces = []
+    for path in paths:
+        with Image.open(path) as img:
+            faces.append(np.asarray(crop_face(img, resolution=resolution, box=box, name=path)))
+    return torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).float().div(255)  # [N, 3, R, R]
+
+
 class FaceImages:
     """Every image decoded once, cropped to ``box`` and resized to ``resolution``; seeded batches.
 

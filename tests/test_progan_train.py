@@ -17,6 +17,7 @@ from stylegan_lib.progan_train import (
     FaceImages,
     Phase,
     ProGANTrainConfig,
+    face_targets,
     fade_reals,
     position,
     schedule,
@@ -89,6 +90,15 @@ def test_faces_are_cropped_flipped_and_pooled(faces):
     x = torch.rand(2, 3, 8, 8)
     assert torch.equal(fade_reals(x, 1.0), x)
     assert torch.allclose(fade_reals(x, 0.0), F.interpolate(F.avg_pool2d(x, 2), scale_factor=2))
+
+
+@pytest.mark.parametrize("crop_box, box", [("0,10,89,99", (0, 10, 89, 99)), ("", None)])
+def test_face_targets_are_the_training_pixels_in_0_1(faces, crop_box, box):
+    # the search's held-out targets must be cut exactly as the model's training faces were
+    data = FaceImages(faces, resolution=16, box=box, flip=False, seed=0)
+    targets = face_targets(faces, resolution=16, crop_box=crop_box, count=5)
+    assert targets.dtype == torch.float32 and torch.equal(targets, data.images[:5].float() / 255)
+    assert face_targets(faces, resolution=16, crop_box=crop_box).shape == (24, 3, 16, 16)
 
 
 def test_progressive_run_visits_every_stage_and_ships_g_ema(faces, tmp_path):

@@ -29,7 +29,8 @@ from .share import ShareLinks
 
 FACE_DISPLAY = 256  # faces are shown upscaled (Lanczos); downloads keep the model's resolution
 MAX_INTERPOLATION_STEPS = 300
-PRESELECT = 256  # random latents scored (forward only) before the search; its starts are the best of them
+SEARCH = latent.FACE_SEARCH  # the sliders' starting values, as the CLI's defaults and the model card's figures
+PRESELECT = SEARCH.preselect  # random latents scored (forward only) before the search; its starts are the best of them
 MAX_PRESELECT = 2048
 
 
@@ -194,10 +195,11 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
             pp_target = gr.Image(label="Target photo (centre-cropped)", type="filepath", image_mode=None)
             pp_seed = gr.Number(value=7, precision=0, label="Target seed")
             with gr.Row():
-                pp_steps = gr.Slider(10, 2000, value=200, step=10, label="Steps", elem_id="progan-search-steps")
-                pp_restarts = gr.Slider(1, 64, value=8, step=1, label="Random starts (one batch)",
+                pp_steps = gr.Slider(10, 2000, value=SEARCH.steps, step=10, label="Steps",
+                                     elem_id="progan-search-steps")  # fmt: skip
+                pp_restarts = gr.Slider(1, 64, value=SEARCH.restarts, step=1, label="Random starts (one batch)",
                                         elem_id="progan-restarts")  # fmt: skip
-                pp_lr = gr.Slider(0.001, 0.2, value=0.05, step=0.001, label="Adam learning rate")
+                pp_lr = gr.Slider(0.001, 0.2, value=SEARCH.lr, step=0.001, label="Adam learning rate")
             pp_preselect = gr.Slider(
                 0, MAX_PRESELECT, value=PRESELECT, step=16,
                 label="Random latents scored first (the starts are the best of them; 0 = off)",
