@@ -53,6 +53,7 @@ def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):
     assert len(back) <= 8  # the device tool brings back at most 8 files
     info = json.loads((out / "config.json").read_text())
     assert info["img_resolution"] == 16 and info["crop_box"] == "" and info["complete"] is False
+    assert info["augment"] == "color,translation,cutout" and info["loss"] == "wgan-gp"
     rows = json.loads((out / "progan_quality.json").read_text())["rows"]
     assert [(r["task"], r.get("targets")) for r in rows] == [
         ("jacobian", None), ("quality", "generated"), ("quality", "heldout")]  # fmt: skip
