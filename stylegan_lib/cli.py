@@ -82,7 +82,10 @@ def add_signature_options(parser: argparse.ArgumentParser, func: Callable, *, sk
                 flag, action=argparse.BooleanOptionalAction, default=default, help=_help(comment, str(default))
             )
         elif isinstance(default, (int, float, str)):
-            parser.add_argument(flag, type=type(default), default=default, help=_help(comment, repr(default)))
+            kind, shown = type(default), repr(default)
+            if type(None) in typing.get_args(hints[name]):  # `x: float | None = 0.05`: `--x none` gives None
+                kind, shown = _or_none(kind), f"{shown}; 'none' for None"
+            parser.add_argument(flag, type=kind, default=default, help=_help(comment, shown))
         elif isinstance(default, tuple):
             parser.add_argument(flag, nargs="+", default=default, help=_help(comment, " ".join(map(str, default))))
         elif default is None:
@@ -92,6 +95,14 @@ def add_signature_options(parser: argparse.ArgumentParser, func: Callable, *, sk
             else:
                 help = comment.replace("%", "%%") if "default" in comment else _help(comment, "none")
             _add_optional(parser, flag, hints[name], help=help)
+
+
+def _or_none(kind: type) -> Callable[[str], object]:
+    def parse(text: str):
+        return None if text.strip().lower() == "none" else kind(text)
+
+    parse.__name__ = kind.__name__  # argparse names the type in its "invalid int value" errors
+    return parse
 
 
 def _add_optional(parser: argparse.ArgumentParser, flag: str, hint, *, help: str) -> None:

@@ -76,9 +76,22 @@ def test_training_help_says_what_each_option_does():
     assert "--kimg-final KIMG_FINAL length of the last stabilisation (default kimg_per_phase)" in flat
     assert "--flip, --no-flip random horizontal flips (default: True)" in flat
     assert f"--fmap-max FMAP_MAX the paper uses 512 at 1024x1024 (default: {ProGANConfig().fmap_max})" in flat
+    assert "--ema-rampup EMA_RAMPUP cap G_ema's half-life" in flat and "(default: 0.05; 'none' for None)" in flat
     assert "automatic" not in flat
     flat = " ".join(run_cli("train", "siamese", "--help").stdout.split())
     assert f"(default: {SiameseConfig().tile})" in flat and "automatic" not in flat
+
+
+def test_optional_numbers_with_a_default_take_none():
+    parse = build_parser().parse_args
+    base = ["train", "progan", "--data", "d", "--out", "o"]
+    assert parse(base).ema_rampup == ProGANTrainConfig.ema_rampup == 0.05
+    assert parse([*base, "--ema-rampup", "none"]).ema_rampup is None
+    assert parse([*base, "--ema-rampup", "0.1"]).ema_rampup == 0.1
+    adain = ["train", "adain", "--content", "c", "--style", "s", "--out", "o", "--max-side-style", "None"]
+    assert parse(adain).max_side_style is None and parse(adain).max_side_content == 512
+    bad = run_cli(*base, "--ema-rampup", "x")
+    assert bad.returncode == 2 and "invalid float value: 'x'" in bad.stderr
 
 
 def test_cli_writes_the_stylised_png(hub_cache, tmp_path, content_photo, style_painting):
