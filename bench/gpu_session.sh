@@ -15,7 +15,8 @@
 #    GPU recipe; DiffAugment as in the shipped CPU model, since 270 s at ~960 img/s is ~27 passes
 #    over the 9,500 faces, where D overfits without it) for TRAIN_S seconds (default 270).
 #    Fade-ins and stabilisations of KIMG thousand images each (default 20) leave most of the time
-#    to the 64x64 stabilisation, which the time limit ends ("complete": false). -> $OUT/model.safetensors, config.json, log.csv, samples.png
+#    to the 64x64 stabilisation, which the time limit ends ("complete": false).
+#    -> $OUT/model.safetensors, config.json, log.csv, samples.png
 # 2. bench/progan.py quality on that model: closest-latent PSNR over 20 generated and 20 held-out
 #    targets (the issue's >= 30 dB check), the found latents' cosine to the true ones and the
 #    conditioning of d image / d z -> $OUT/progan_quality.json
