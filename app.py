@@ -29,6 +29,12 @@ TABS = {  # tab id -> (title, module)
     "compare": ("Compare methods", compare_tab),
 }
 QUEUE_SIZE = 64  # waiting jobs beyond this are refused with "queue full" rather than piling up
+# The comparison tables (Markdown) break only between words, and never inside a time.
+CSS = """
+#compare-table td, #compare-table th, #vangogh-table td, #vangogh-table th {
+    overflow-wrap: normal; word-break: normal; }
+#compare-table td:nth-child(2), #vangogh-table td:nth-child(2) { white-space: nowrap; }
+"""
 MAX_UPLOAD = "100mb"  # larger uploads get HTTP 413 before they reach the disk (a 50 MP JPEG is ~25 MB)
 
 
@@ -56,5 +62,6 @@ if __name__ == "__main__":
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         theme=gr.themes.Soft(),
+        css=CSS,
         max_file_size=MAX_UPLOAD,
     )

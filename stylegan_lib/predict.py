@@ -69,6 +69,11 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def format_megapixels(megapixels: float) -> str:
+    """'12.2 MP'; below 1 MP two significant digits ('0.0061 MP'), so a small photo never reads '0.0 MP'."""
+    return f"{megapixels:.1f} MP" if megapixels >= 1 else f"{megapixels:.2g} MP"
+
+
 @dataclass
 class CostModel:
     """Seconds per unit per task for one device, updated from finished jobs (thread-safe)."""

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from stylegan_lib import latent
-from stylegan_lib.predict import PRIORS, CostModel, format_seconds, nst_units
+from stylegan_lib.predict import PRIORS, CostModel, format_megapixels, format_seconds, nst_units
 from webapp import common, share
 
 
@@ -52,6 +52,11 @@ def test_nst_units_sum_pixels_over_scales():
 @pytest.mark.parametrize(("seconds", "text"), [(0.0123, "12 ms"), (3.21, "3.2 s"), (300, "5.0 min")])
 def test_format_seconds(seconds, text):
     assert format_seconds(seconds) == text
+
+
+@pytest.mark.parametrize(("megapixels", "text"), [(0.006144, "0.0061 MP"), (0.5, "0.5 MP"), (12.19, "12.2 MP")])
+def test_format_megapixels(megapixels, text):
+    assert format_megapixels(megapixels) == text
 
 
 def test_check_budget_refuses_with_the_numbers(monkeypatch):

@@ -197,12 +197,13 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
             with gr.Row():
                 pp_steps = gr.Slider(10, 2000, value=SEARCH.steps, step=10, label="Steps",
                                      elem_id="progan-search-steps")  # fmt: skip
-                pp_restarts = gr.Slider(1, 64, value=SEARCH.restarts, step=1, label="Random starts (one batch)",
+                pp_restarts = gr.Slider(1, 64, value=SEARCH.restarts, step=1, label="Starts",
                                         elem_id="progan-restarts")  # fmt: skip
-                pp_lr = gr.Slider(0.001, 0.2, value=SEARCH.lr, step=0.001, label="Adam learning rate")
+                pp_lr = gr.Slider(0.001, 0.2, value=SEARCH.lr, step=0.001, label="Adam lr")
             pp_preselect = gr.Slider(
                 0, MAX_PRESELECT, value=PRESELECT, step=16,
-                label="Random latents scored first (the starts are the best of them; 0 = off)",
+                label="Random latents scored first (0 = off)",
+                info="The starts are the best of them; all starts are optimised together in one batch.",
                 elem_id="progan-preselect",
             )  # fmt: skip
             pp_run = gr.Button("Search", variant="primary", elem_id="progan-search")

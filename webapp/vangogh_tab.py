@@ -11,7 +11,7 @@ from PIL import Image
 
 from stylegan_lib import hub, translate
 from stylegan_lib.images import fit_longest_side
-from stylegan_lib.predict import format_seconds
+from stylegan_lib.predict import format_megapixels, format_seconds
 from stylegan_lib.tiling import seam_score
 
 from . import metrics
@@ -134,7 +134,7 @@ def estimate_text(photo, method: str | None = None, norm: str = "image") -> str:
     task = lambda k: cost_task(k, norm_key(norm))  # noqa: E731
     parts = [f"{LABELS.get(k, k)}: {COSTS.estimate(task(k), megapixels).describe(device=DEVICE)}" for k in keys]
     note = f" (downscaled from {w}×{h} to the {LIMITS.translate_pixels / 1e6:.0f} MP cap)" if scale < 1 else ""
-    return f"**Estimate for {megapixels:.1f} MP{note}:** " + "; ".join(parts)
+    return f"**Estimate for {format_megapixels(megapixels)}{note}:** " + "; ".join(parts)
 
 
 @gpu(duration=60)
@@ -161,8 +161,9 @@ def run_vangogh_compare(photo, strength, overlap, norm=DEFAULT_NORM, progress=PR
     total = sum(COSTS.estimate(cost_task(key, norm), megapixels).seconds for key in METHODS.values())
     if total > LIMITS.max_job_seconds:
         raise gr.Error(
-            f"Comparing every method on this {megapixels:.1f} MP photo would take about {format_seconds(total)} "
-            f"on {DEVICE}; the limit is {LIMITS.max_job_seconds:.0f} s. Upload a smaller photo or run one method."
+            f"Comparing every method on this {format_megapixels(megapixels)} photo would take about "
+            f"{format_seconds(total)} on {DEVICE}; the limit is {LIMITS.max_job_seconds:.0f} s. "
+            "Upload a smaller photo or run one method."
         )
     gallery, rows = [(preview(img), "photo")], [metrics.reference(img)]
     for label, key in METHODS.items():
