@@ -159,11 +159,14 @@ def pruning(args: argparse.Namespace) -> list[dict]:
     G.requires_grad_(False).eval()
     sets = _targets(G, config, args, device)
     lr, _, preselect = args.settings[0]
-    records = []  # per target: losses [steps + 1][16] and the final PSNR of each start
+    starts = max(n for n, _ in PRUNING_SCHEDULES.values())
+    if preselect < starts:
+        raise SystemExit(f"pruning: --settings lr:{starts}:N needs N >= {starts} scored latents, e.g. 0.05:16:256")
+    records = []  # per target: losses [steps + 1][starts] and the final PSNR of each start
     for name in ("generated", "heldout"):
         for i, target in enumerate(sets[name]):
             z = sample_latents(preselect, z_dim=config.z_dim, seed=i, device=device)
-            z = _best_starts(G, target, z, keep=16, autocast=None).requires_grad_(True)  # sorted: [:8] = 8 of 256
+            z = _best_starts(G, target, z, keep=starts, autocast=None).requires_grad_(True)  # sorted: [:8] = 8 of N
             optimizer = torch.optim.Adam([z], lr=lr)
             losses = []
             for step in range(args.steps + 1):
@@ -179,12 +182,12 @@ def pruning(args: argparse.Namespace) -> list[dict]:
     rows = []
     for name in ("generated", "heldout"):
         group = [r for r in records if r["targets"] == name]
-        best16 = [_pruned_winner(r["losses"], 16, ()) for r in group]
-        for schedule, (starts, halve_at) in PRUNING_SCHEDULES.items():
-            winners = [_pruned_winner(r["losses"], starts, halve_at) for r in group]
+        best16 = [_pruned_winner(r["losses"], starts, ()) for r in group]
+        for schedule, (n, halve_at) in PRUNING_SCHEDULES.items():
+            winners = [_pruned_winner(r["losses"], n, halve_at) for r in group]
             values = [r["psnr"][w] for r, w in zip(group, winners, strict=True)]
             rows.append({"task": "pruning", "targets": name, "schedule": schedule, "lr": lr, "preselect": preselect,
-                         "cost_in_single_start_searches": _pruned_cost(starts, halve_at, args.steps) / args.steps,
+                         "cost_in_single_start_searches": _pruned_cost(n, halve_at, args.steps) / args.steps,
                          "psnr_mean": round(statistics.mean(values), 2), "psnr_min": round(min(values), 2),
                          "share_30db": sum(v >= 30 for v in values) / len(values),
                          "same_as_all_16": sum(w == b for w, b in zip(winners, best16, strict=True))})  # fmt: skip
@@ -193,6 +196,8 @@ def pruning(args: argparse.Namespace) -> list[dict]:
 
 
 def _pruned_winner(losses: list[list[float]], starts: int, halve_at: tuple[int, ...]) -> int:
+    """The start a schedule returns: of the first ``starts``, keep the better half by ``losses[step]``
+    at each step of ``halve_at`` (at least one), then the lowest final loss. ``losses[step][start]``."""
     alive = list(range(starts))
     for step in halve_at:
         alive = sorted(alive, key=lambda k: losses[step][k])[: max(1, len(alive) // 2)]
@@ -234,7 +239,7 @@ def main() -> None:
     parser.add_argument(
         "--settings",
         default="0.01:1,0.05:1,0.05:8,0.05:16,0.05:8:256,0.05:16:512",
-        help="quality: lr:restarts[:preselect],... (pruning: the first one's lr and preselect)",
+        help="quality: lr:restarts[:preselect],... (pruning: the first one's lr and preselect, e.g. 0.05:16:256)",
     )
     parser.add_argument("--out", default="runs/bench_progan", help="speed: where the GIFs go")
     parser.add_argument("--json", type=Path, default=None)

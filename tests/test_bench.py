@@ -3,6 +3,7 @@ the one device call a GPU session gets (bench/gpu_session.sh) runs through on th
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -23,6 +24,22 @@ def test_bench_script_runs(script, tmp_path):
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout
+
+
+def test_pruning_replays_schedules_by_hand():
+    spec = importlib.util.spec_from_file_location("bench_progan", BENCH / "progan.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # 4 starts, 3 evaluations (steps 0, 1, 2); losses[step][start]
+    losses = [[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0], [9.0, 8.0, 7.0, 7.5]]
+    assert bench._pruned_winner(losses, 4, ()) == 2  # lowest final loss
+    assert bench._pruned_winner(losses, 2, ()) == 1  # only the first two run
+    assert bench._pruned_winner(losses, 4, (0,)) == 1  # step 0 keeps 0 and 1; 1 ends lower
+    assert bench._pruned_winner(losses, 4, (1,)) == 2  # step 1 keeps 3 and 2; 2 ends lower
+    assert bench._pruned_winner(losses, 4, (0, 1)) == 1  # 4 -> {0, 1} -> {1}
+    assert bench._pruned_cost(16, (), 200) == 16 * 200
+    assert bench._pruned_cost(16, (25, 50, 100), 200) == 16 * 25 + 8 * 25 + 4 * 50 + 2 * 100
+    assert bench._pruned_cost(1, (10,), 20) == 20  # one start is never dropped
 
 
 def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):
