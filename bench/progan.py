@@ -2,6 +2,7 @@
 
     python bench/progan.py speed                       # random-weight G at 64² and 128² (the issue's GPU figures)
     python bench/progan.py quality --weights DIR --faces ../shared/data/faces   # the shipped model's search PSNR
+    python bench/progan.py border --weights DIR        # a frame along the image border?
 
 ``speed``: 200 search steps (``latent.closest_latent``) with the eager loop and with the CUDA
 graph, one start and 16 starts in one batch, on a random-weight ProGAN G at each resolution;
@@ -19,6 +20,10 @@ successive halving (drop the worse half of the starts at given steps) buy the 16
 quality at a fraction of its cost? Records every one of the 16 starts' loss at every step on the
 same 40 targets, then replays schedules offline: this is exact, because Adam is element-wise and
 the loss is summed, so a start's path does not depend on which others share its batch.
+``border``: does G draw a frame along the image border? 500 generated faces (seeds 1000-1499) and
+500 held-out ones: the mean step between the outermost pixel and its neighbour, over that inside
+the image (``edge_over_inner``; 1 for a smooth ramp), and the outer ring's colour minus that of the
+ring two pixels in (per RGB channel, in 1/255).
 """
 
 from __future__ import annotations
@@ -139,10 +144,14 @@ def quality(args: argparse.Namespace) -> list[dict]:
 def _targets(G, config, args, device) -> dict[str, list[torch.Tensor]]:
     """The 20 generated targets (seeds 1000-1019) with their true latents, and the 20 held-out faces 009501-009520."""
     truth = [sample_latents(1, z_dim=config.z_dim, seed=1000 + i, device=device)[0] for i in range(20)]
-    crop_box = hub.resolve("progan-faces", path=args.weights).config.get("crop_box", "")  # as in training
-    faces = face_targets(args.faces / "heldout", resolution=config.img_resolution, crop_box=crop_box, count=20)
     return {"truth": truth, "generated": [generate(G, z[None]) for z in truth],
-            "heldout": [x[None].to(device) for x in faces]}  # fmt: skip
+            "heldout": [x[None].to(device) for x in _heldout(args, config, count=20)]}  # fmt: skip
+
+
+def _heldout(args, config, *, count: int) -> torch.Tensor:
+    """The first ``count`` held-out faces, [count, 3, R, R] in [0, 1], cropped and resized as the model was trained."""
+    crop_box = hub.resolve("progan-faces", path=args.weights).config.get("crop_box", "")
+    return face_targets(args.faces / "heldout", resolution=config.img_resolution, crop_box=crop_box, count=count)
 
 
 PRUNING_SCHEDULES = {  # name: (starts, steps at which the worse half is dropped)
@@ -212,6 +221,36 @@ def _pruned_cost(starts: int, halve_at: tuple[int, ...], steps: int) -> int:
     return cost + starts * (steps - done)
 
 
+def border(args: argparse.Namespace) -> list[dict]:
+    device = torch.device(args.device)
+    G, config = load_generator(path=args.weights, device=device)
+    real = _heldout(args, config, count=500)
+    z = torch.cat([sample_latents(1, z_dim=config.z_dim, seed=1000 + i, device=device) for i in range(500)])
+    fake = torch.cat([generate(G, z[i : i + 50]) for i in range(0, len(z), 50)]).cpu()
+    rows = [
+        {"task": "border", "images": name, **_border_step(x)} for name, x in (("heldout", real), ("generated", fake))
+    ]
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def _border_step(x: torch.Tensor) -> dict:
+    """[N, 3, R, R] in [0, 1] -> the step across the outermost pixels over the steps inside (two
+    pixels away from every border), and the outer ring's colour minus the ring two pixels in."""
+    d_h = (x[..., :, 1:] - x[..., :, :-1]).abs()  # [N, 3, R, R - 1]
+    d_v = (x[..., 1:, :] - x[..., :-1, :]).abs()  # [N, 3, R - 1, R]
+    edge = torch.cat([d_h[..., :, 0], d_h[..., :, -1], d_v[..., 0, :], d_v[..., -1, :]], dim=-1).mean()
+    inner = torch.cat([d_h[..., 2:-2, 2:-2].flatten(), d_v[..., 2:-2, 2:-2].flatten()]).mean()
+    ring = torch.cat([x[..., 0, :], x[..., -1, :], x[..., :, 0], x[..., :, -1]], dim=-1)  # [N, 3, 4R]
+    inside = torch.cat([x[..., 2, :], x[..., -3, :], x[..., :, 2], x[..., :, -3]], dim=-1)
+    offset = (ring - inside).mean(dim=(0, 2)).mul(255)
+    return {
+        "edge_over_inner": round((edge / inner).item(), 3),
+        "ring_offset_rgb": [round(v, 1) for v in offset.tolist()],
+    }
+
+
 def _conditioning(G, latents: list[torch.Tensor]) -> dict:
     """How many directions of z the image depends on: the singular values of d image / d z at each
     latent (forward-mode, one batched pass), as the share of their energy in the top 20 and s1 / s20."""
@@ -228,13 +267,13 @@ def _conditioning(G, latents: list[torch.Tensor]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=("speed", "quality", "pruning"))
+    parser.add_argument("task", choices=("speed", "quality", "pruning", "border"))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--frames", type=int, default=150)
-    parser.add_argument("--weights", default=None, help="quality: model folder (default: hub.py)")
+    parser.add_argument("--weights", default=None, help="quality, pruning, border: model folder (default: hub.py)")
     parser.add_argument("--faces", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/faces")
     parser.add_argument(
         "--settings",
@@ -247,7 +286,7 @@ def main() -> None:
     args.settings = [
         (float(a), int(b), int(c[0]) if c else 0) for a, b, *c in (s.split(":") for s in args.settings.split(","))
     ]
-    rows = {"speed": speed, "quality": quality, "pruning": pruning}[args.task](args)
+    rows = {"speed": speed, "quality": quality, "pruning": pruning, "border": border}[args.task](args)
     name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     print(f"device: {name} · torch {torch.__version__} · {time.strftime('%Y-%m-%d')}")
     if args.json:

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 LOSSES = ("wgan-gp", "ns")
+PADDINGS = ("zeros", "reflect")
 
 
 def _check_resolution(res: int) -> None:
@@ -51,11 +52,14 @@ class ProGANConfig:
     fmap_max: int = 256  # the paper uses 512 at 1024x1024
     mbstd_group: int = 4  # minibatch-std group size
     loss: str = "wgan-gp"  # "wgan-gp" or "ns"
+    g_padding: str = "zeros"  # how G's 3x3 convs pad: "zeros" (the paper) or "reflect"
 
     def __post_init__(self):
         _check_resolution(self.img_resolution)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.g_padding not in PADDINGS:
+            raise ValueError(f"g_padding must be one of {PADDINGS}, got {self.g_padding!r}")
         if self.z_dim < 1 or self.mbstd_group < 1 or self.channels(self.img_resolution) < 1:
             raise ValueError(
                 f"z_dim, mbstd_group and the channels at {self.img_resolution}x{self.img_resolution} must be >= 1"
@@ -81,16 +85,27 @@ class ProGANConfig:
 
 
 class EqualConv2d(nn.Module):
-    """Conv2d with weights ~ N(0, 1) scaled at run time by He's constant gain / sqrt(fan_in)."""
+    """Conv2d with weights ~ N(0, 1) scaled at run time by He's constant gain / sqrt(fan_in).
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, *, gain: float = math.sqrt(2)):
+    "Same" padding of ``kernel // 2``: zeros, or (``padding_mode="reflect"``) the image mirrored at
+    its border, which leaves the output's border no constant to detect.
+    """
+
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int, *, gain: float = math.sqrt(2), padding_mode: str = "zeros"
+    ):
         super().__init__()
+        if padding_mode not in PADDINGS:
+            raise ValueError(f"padding_mode must be one of {PADDINGS}, got {padding_mode!r}")
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(out_ch))
         self.scale = gain / math.sqrt(in_ch * kernel * kernel)
-        self.padding = kernel // 2
+        self.padding, self.padding_mode = kernel // 2, padding_mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.padding and self.padding_mode != "zeros":
+            x = F.pad(x, (self.padding,) * 4, mode=self.padding_mode)
+            return F.conv2d(x, self.weight * self.scale, self.bias)
         return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
 
 
@@ -149,10 +164,10 @@ def _stage(config: ProGANConfig, stage: int | None, alpha: float) -> int:
 class _GBlock(nn.Module):
     """Upsample x2 (nearest) -> conv3x3 -> lrelu -> PN -> conv3x3 -> lrelu -> PN."""
 
-    def __init__(self, in_ch: int, out_ch: int):
+    def __init__(self, in_ch: int, out_ch: int, *, padding_mode: str):
         super().__init__()
-        self.conv0 = EqualConv2d(in_ch, out_ch, 3)
-        self.conv1 = EqualConv2d(out_ch, out_ch, 3)
+        self.conv0 = EqualConv2d(in_ch, out_ch, 3, padding_mode=padding_mode)
+        self.conv1 = EqualConv2d(out_ch, out_ch, 3, padding_mode=padding_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2, mode="nearest")
@@ -168,8 +183,11 @@ class Generator(nn.Module):
         res = [4 * 2**k for k in range(config.num_stages)]
         c4 = config.channels(4)
         self.dense = EqualLinear(config.z_dim, c4 * 16)
-        self.conv4 = EqualConv2d(c4, c4, 3)
-        self.blocks = nn.ModuleList(_GBlock(config.channels(r // 2), config.channels(r)) for r in res[1:])
+        pad = config.g_padding
+        self.conv4 = EqualConv2d(c4, c4, 3, padding_mode=pad)
+        self.blocks = nn.ModuleList(
+            _GBlock(config.channels(r // 2), config.channels(r), padding_mode=pad) for r in res[1:]
+        )
         self.to_rgb = nn.ModuleList(EqualConv2d(config.channels(r), 3, 1, gain=1.0) for r in res)
 
     def forward(self, z: torch.Tensor, *, stage: int | None = None, alpha: float = 1.0) -> torch.Tensor:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -26,10 +27,15 @@ def test_bench_script_runs(script, tmp_path):
     assert "usage:" in done.stdout
 
 
-def test_pruning_replays_schedules_by_hand():
+def _bench_progan():
     spec = importlib.util.spec_from_file_location("bench_progan", BENCH / "progan.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pruning_replays_schedules_by_hand():
+    bench = _bench_progan()
     # 4 starts, 3 evaluations (steps 0, 1, 2); losses[step][start]
     losses = [[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0], [9.0, 8.0, 7.0, 7.5]]
     assert bench._pruned_winner(losses, 4, ()) == 2  # lowest final loss
@@ -40,6 +46,20 @@ def test_pruning_replays_schedules_by_hand():
     assert bench._pruned_cost(16, (), 200) == 16 * 200
     assert bench._pruned_cost(16, (25, 50, 100), 200) == 16 * 25 + 8 * 25 + 4 * 50 + 2 * 100
     assert bench._pruned_cost(1, (10,), 20) == 20  # one start is never dropped
+
+
+def test_border_step_by_hand():
+    bench = _bench_progan()
+    a, c, r = 0.01, 0.1, 8
+    ramp = (a * torch.arange(r, dtype=torch.float64)).expand(2, 3, r, r).clone()  # x[..., i, j] = a j
+    # the horizontal steps are all a, the vertical ones 0: the same mix at the border as inside
+    assert bench._border_step(ramp) == {"edge_over_inner": 1.0, "ring_offset_rgb": [0.0, 0.0, 0.0]}
+    framed = ramp.clone()
+    framed[..., 0] += c  # a brighter left column: the border's four sides step by c - a, a, 0, 0
+    step = bench._border_step(framed)
+    assert step["edge_over_inner"] == pytest.approx(c / 4 / (a / 2), abs=1e-3)  # 5.0
+    # ring minus the ring two pixels in: top and bottom 0, left c - 2a, right 2a
+    assert step["ring_offset_rgb"] == pytest.approx([c / 4 * 255] * 3, abs=0.1)  # rounded to 0.1
 
 
 def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):

@@ -100,6 +100,29 @@ def test_equalised_learning_rate_scales_by_he_constant():
     assert (lin.weight * lin.scale).std().item() == pytest.approx(1 / 20, rel=0.02)
 
 
+def test_reflect_padding_matches_torch_conv_and_keeps_weights_interchangeable():
+    torch.manual_seed(0)
+    conv = EqualConv2d(4, 5, 3, padding_mode="reflect").double()
+    ref = torch.nn.Conv2d(4, 5, 3, padding=1, padding_mode="reflect").double()  # torch's own reflect padding
+    with torch.no_grad():
+        ref.weight.copy_(conv.weight * conv.scale)
+        ref.bias.copy_(torch.randn(5))
+        conv.bias.copy_(ref.bias)
+    x = torch.randn(2, 4, 4, 6, dtype=torch.float64)
+    torch.testing.assert_close(conv(x), ref(x))
+    # inside, away from the border, the padding makes no difference
+    zeros = EqualConv2d(4, 5, 3).double()
+    zeros.load_state_dict(conv.state_dict())
+    torch.testing.assert_close(zeros(x)[..., 1:-1, 1:-1], conv(x)[..., 1:-1, 1:-1])
+    assert not torch.allclose(zeros(x)[..., 0, :], conv(x)[..., 0, :])
+    with pytest.raises(ValueError, match="padding_mode"):
+        EqualConv2d(4, 5, 3, padding_mode="circular")
+    # a G with reflect padding has the same parameters as the paper's: its weights load either way
+    G = Generator(ProGANConfig(**TINY, g_padding="reflect"))
+    assert all(m.padding_mode == "reflect" for m in G.modules() if isinstance(m, EqualConv2d) and m.padding)
+    Generator(ProGANConfig(**TINY)).load_state_dict(G.state_dict())
+
+
 def test_pixel_norm_gives_unit_rms_per_position():
     x = torch.randn(3, 7, 5, 4) * torch.rand(3, 1, 5, 4) * 10
     rms = progan.pixel_norm(x).square().mean(dim=1).sqrt()
@@ -273,6 +296,11 @@ def test_config_round_trip_and_validation():
         ProGANConfig(img_resolution=48)
     with pytest.raises(ValueError, match="loss"):
         ProGANConfig(loss="hinge")
+    with pytest.raises(ValueError, match="g_padding"):
+        ProGANConfig(g_padding="circular")
+    legacy = {k: v for k, v in d.items() if k != "g_padding"}  # a config.json from before the option
+    assert ProGANConfig.from_dict(legacy).g_padding == "zeros"
+    assert ProGANConfig.from_dict({**d, "g_padding": "reflect"}).g_padding == "reflect"
     dc = DCGANConfig(img_resolution=64)
     assert dc.to_dict()["architecture"] == "dcgan" and DCGANConfig.from_dict(dc.to_dict()) == dc
 
