@@ -226,7 +226,7 @@ def border(args: argparse.Namespace) -> list[dict]:
     G, config = load_generator(path=args.weights, device=device)
     real = _heldout(args, config, count=500)
     z = torch.cat([sample_latents(1, z_dim=config.z_dim, seed=1000 + i, device=device) for i in range(500)])
-    fake = torch.cat([generate(G, z[i : i + 50]) for i in range(0, len(z), 50)]).cpu()
+    fake = render_frames(G, z, batch=50).cpu()
     rows = [
         {"task": "border", "images": name, **_border_step(x)} for name, x in (("heldout", real), ("generated", fake))
     ]
