@@ -126,6 +126,81 @@ class Discriminator(nn.Module):
         return self.head(self.features(x * 2 - 1).flatten(1))
 
 
+# Typical RMS of the Caffe VGG19's activations on 128-px crops of the Van Gogh paintings
+# (photos run about 20 % lower); dividing by them brings every layer to about unit scale, so
+# the heads' spectral norms and the margin of 1 see comparable inputs from each layer.
+FEATURE_SCALE = {"relu1_1": 50.0, "relu2_1": 250.0, "relu3_1": 300.0, "relu4_1": 1000.0}
+FEATURE_LAYERS = ("relu2_1", "relu3_1", "relu4_1")
+
+
+class FeatureDiscriminator(nn.Module):
+    """Frozen VGG19 features of a 2S x 2S image -> vector of length lenvec.
+
+    A Siamese D in the manner of Projected GANs (Sauer et al., NeurIPS 2021) and Vision-aided
+    GANs (Kumari et al., CVPR 2022): the pretrained trunk stays frozen and only small heads
+    learn, which gives a small data set (360 paintings) far more signal per step than a D
+    learning its features from pixels. Each layer in ``layers`` gets a head (1x1 convolution,
+    then 4x4 stride-2 convolutions down to 4x4, then a linear map to lenvec, spectral norm
+    throughout); the heads' vectors are summed, so the seed's five losses apply unchanged.
+
+    ``forward`` takes the features, not the image: the trainer runs the trunk once per batch
+    (:func:`vgg19_features`) and shares it with the content loss. The trunk is not part of
+    this module, so its state dict and parameters are the heads alone.
+    """
+
+    def __init__(self, config: SiameseConfig, *, size: int, layers: tuple[str, ...] = FEATURE_LAYERS):
+        super().__init__()
+        from .vgg import LAYER_INDEX, LAYER_NAMES
+
+        unknown = [name for name in layers if name not in FEATURE_SCALE]
+        if unknown or not layers:
+            raise ValueError(f"feature discriminator layers must be among {list(FEATURE_SCALE)}, got {list(layers)}")
+        sn = nn.utils.parametrizations.spectral_norm
+        c, heads = config.ndf, {}
+        for name in layers:
+            block = int(name[4])  # reluB_i
+            channels = (64, 128, 256, 512)[block - 1]
+            pools = sum(n.startswith("pool") for n in LAYER_NAMES[: LAYER_INDEX[name]])
+            side = size // 2**pools
+            if side < 4 or side & (side - 1):
+                raise ValueError(f"{name} of a {size}-px image is {side} px; the heads need a power of two >= 4")
+            layers_ = [sn(nn.Conv2d(channels, c, 1)), nn.LeakyReLU(0.2, True)]
+            ch = c
+            while side > 4:
+                layers_ += [sn(nn.Conv2d(ch, min(2 * ch, 8 * c), 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True)]
+                ch, side = min(2 * ch, 8 * c), side // 2
+            layers_ += [nn.Flatten(), sn(nn.Linear(ch * 16, config.lenvec))]
+            heads[name] = nn.Sequential(*layers_)
+        self.heads = nn.ModuleDict(heads)
+        self.size = size
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return tuple(self.heads)
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        # {layer: [N, C, h, w]} from vgg19_features -> [N, lenvec]
+        return sum(head(features[name] / FEATURE_SCALE[name]) for name, head in self.heads.items())
+
+
+def vgg19_features(vgg: nn.Module, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    """``vgg`` (a frozen VGG19Features) on images [N, 3, H, W] in [0, 1], channels_last: {layer: features}."""
+    return vgg(x.contiguous(memory_format=torch.channels_last), tuple(layers))
+
+
+def content_loss(
+    features_ab: dict[str, torch.Tensor], features_a: dict[str, torch.Tensor], *, layer: str
+) -> torch.Tensor:
+    """Mean squared difference of scaled VGG19 features of the translation and its photo.
+
+    A perceptual content term in the spirit of the style-aware content loss of Sanakoyeu et
+    al. (ECCV 2018), measured in the frozen VGG19 instead of the generator's own encoder: it
+    keeps the photo's forms while the adversarial terms change its texture and colour.
+    """
+    scale = FEATURE_SCALE[layer]
+    return (features_ab[layer].float() / scale - features_a[layer].float() / scale).pow(2).mean()
+
+
 # ----------------------------------------------------------------------------- losses (seed 000)
 
 

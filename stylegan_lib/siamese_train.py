@@ -4,6 +4,11 @@ Each step: 2N crops of 2S x 2S from domain A, N from domain B. AB = Combo(A) (cu
 S x S tiles, G on each, stitched). D minimises LossD1 + LossD2 + LossD3, then G minimises
 LossG1 + LossG2 (see :mod:`stylegan_lib.siamese`); A1 / A2 are the two halves of the A batch.
 
+Two choices around the seed's losses: ``d_backbone="vgg19"`` makes D a set of heads over
+frozen VGG19 features (:class:`~stylegan_lib.siamese.FeatureDiscriminator`) instead of a
+network learning from pixels, and ``content_weight`` adds a VGG19 content term between AB and
+A. With either, the frozen VGG19 runs once per batch and both share its features.
+
 The run folder gets ``model.safetensors`` + ``config.json`` (G only: what ships),
 ``train_state.*`` (resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (rows: A, AB).
 A ``time_limit_s`` ends the run cleanly with a checkpoint, so a long training can be cut
@@ -23,21 +28,26 @@ from . import checkpointing
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
 from .siamese import (
+    FeatureDiscriminator,
     SiameseConfig,
     build_models,
+    content_loss,
+    load_generator,
     loss_d_fake,
     loss_d_real,
     loss_g_adv,
     loss_siamese_spread,
     loss_transformation,
     transformation_cosine,
+    vgg19_features,
 )
 from .tiling import combo
 from .training import RunLog, TrainProgress, sample_grid
+from .vgg import load_vgg19
 
 LOG_FIELDS = (
     *("step", "loss_d1", "loss_d2", "loss_d3", "loss_spread", "loss_g1", "loss_g2"),
-    *("cos", "norm_b", "norm_ab", "seconds"),
+    *("loss_content", "cos", "norm_b", "norm_ab", "seconds"),
 )
 
 
@@ -55,11 +65,16 @@ class SiameseTrainConfig:
     spread_weight: float = 1.0  # weight of D's contrastive spread term (0 = the seed's losses only)
     identity_weight: float = 0.0  # L1(Combo(B), B): paintings stay paintings (CycleGAN's identity term)
     combo: bool = True  # False: the naive baseline, D judges single S x S tiles (seams are never seen)
+    d_backbone: str = "pixels"  # pixels: the seed's convolutional D; vgg19: heads over frozen VGG19 features
+    content_weight: float = 0.0  # weight of the VGG19 content term between AB and A (0 = off)
+    content_layer: str = "relu4_1"  # VGG19 layer of the content term
+    vgg_path: str | None = None  # Caffe VGG19 .safetensors for vgg19 D or the content term (default: hub.py)
+    init_g: str | None = None  # a new run starts G from these weights (model folder or .safetensors)
     max_side_a: int | None = None  # downscale domain A images (seed 000's fix for HD sets)
     max_side_b: int | None = None  # downscale domain B images likewise
     seed: int = 0
     device: str = "cpu"
-    bf16: bool = False  # autocast to bfloat16 (CUDA)
+    bf16: bool = False  # autocast to bfloat16 (CPU with AMX or CUDA), channels_last
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -67,10 +82,21 @@ class SiameseTrainConfig:
     model: SiameseConfig = field(default_factory=SiameseConfig)
 
 
+D_BACKBONES = ("pixels", "vgg19")
+
+
+def _check(config: SiameseTrainConfig) -> None:
+    if config.d_backbone not in D_BACKBONES:
+        raise ValueError(f"d_backbone must be one of {list(D_BACKBONES)}, got {config.d_backbone!r}")
+    if config.content_weight < 0:
+        raise ValueError(f"content_weight must be >= 0, got {config.content_weight}")
+
+
 def train_siamese(
     config: SiameseTrainConfig, *, callback: Callable[[TrainProgress], bool | None] | None = None
 ) -> Path:
     """Train (or resume) the run in ``config.out``; returns the path of the shipped weights."""
+    _check(config)
     out = Path(config.out)
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
@@ -81,9 +107,17 @@ def train_siamese(
     sampler_b = CropSampler(
         list_images(*config.domain_b), CropConfig(crop=crop, max_side=config.max_side_b, seed=config.seed + 1)
     )
-    G, D = (m.to(device) for m in build_models(config.model, combo=config.combo))
-    if device.type == "cuda":
+    G, D = build_models(config.model, combo=config.combo)
+    if config.d_backbone == "vgg19":
+        D = FeatureDiscriminator(config.model, size=crop)
+    G, D = G.to(device), D.to(device)
+    if config.bf16 or device.type == "cuda":
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    vgg, vgg_layers = None, set(D.layers) if isinstance(D, FeatureDiscriminator) else set()
+    if config.content_weight:
+        vgg_layers.add(config.content_layer)
+    if vgg_layers:
+        vgg = load_vgg19(path=config.vgg_path, device=device).to(memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999))
 
@@ -100,6 +134,11 @@ def train_siamese(
         sampler_b.load_state_dict(state["sampler_b"])
         torch.set_rng_state(state["torch_rng"])
         step, elapsed = state["step"], state["elapsed"]
+    elif config.init_g is not None:
+        start, start_config = load_generator(path=config.init_g)
+        if start_config != config.model:
+            raise ValueError(f"init_g {config.init_g} has another model config: {start_config}")
+        G.load_state_dict(start.state_dict())
 
     def save() -> None:
         state = {
@@ -111,18 +150,32 @@ def train_siamese(
         info = {"trained_steps": step, "train_seconds": round(elapsed), "combo": config.combo}
         checkpointing.save_model(out, G, {**config.model.to_dict(), **info})
 
+    def look(x: torch.Tensor, *, grad: bool = False) -> dict[str, torch.Tensor]:
+        # the frozen VGG19's features of x, shared by D and the content term ({} without them)
+        if vgg is None:
+            return {}
+        with torch.set_grad_enabled(grad):
+            return vgg19_features(vgg, x, vgg_layers)
+
+    def d_input(x: torch.Tensor, features: dict[str, torch.Tensor]):
+        return features if isinstance(D, FeatureDiscriminator) else x
+
     autocast = (
         torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     )
     n = config.batch
+    zero = torch.zeros((), device=device)
     with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
         while step < config.steps:
             a = sampler_a.sample(2 * n).to(device)  # [2N, 3, 2S, 2S]: A1 = a[:N], A2 = a[N:]
             b = sampler_b.sample(n).to(device)  # [N, 3, 2S, 2S]
 
             with autocast:
+                f_a, f_b = look(a), look(b)
                 ab = combo(G, a, tile=config.model.tile)  # [2N, 3, 2S, 2S] (naive: [2N, 3, S, S], one tile)
-                d_a, d_ab, d_b = D(a), D(ab.detach()), D(b)
+                f_ab = look(ab, grad=True)  # kept with its graph for G's step below (VGG19 is frozen)
+                f_ab_d = {k: v.detach() for k, v in f_ab.items()}
+                d_a, d_ab, d_b = D(d_input(a, f_a)), D(d_input(ab.detach(), f_ab_d)), D(d_input(b, f_b))
                 l_d1 = loss_d_real(d_b)
                 l_d2 = loss_d_fake(d_ab, margin=config.model.margin)
                 l_d3 = loss_transformation(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
@@ -133,10 +186,12 @@ def train_siamese(
             opt_d.step()
 
             with autocast:
-                d_a, d_ab = D(a).detach(), D(ab)
+                d_a, d_ab = D(d_input(a, f_a)).detach(), D(d_input(ab, f_ab))
                 l_g1 = loss_g_adv(d_ab)
                 l_g2 = loss_transformation(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
                 loss_g = l_g1 + config.travel_weight * l_g2
+                l_content = content_loss(f_ab, f_a, layer=config.content_layer) if config.content_weight else zero
+                loss_g = loss_g + config.content_weight * l_content
                 if config.identity_weight:
                     loss_g = loss_g + config.identity_weight * (combo(G, b, tile=config.model.tile) - b).abs().mean()
             opt_g.zero_grad(set_to_none=True)
@@ -149,7 +204,7 @@ def train_siamese(
                 with torch.no_grad():
                     cos = transformation_cosine(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
                 norms = [d_b.norm(dim=1).mean(), d_ab.detach().norm(dim=1).mean()]
-                values = [l_d1, l_d2, l_d3, l_spread, l_g1, l_g2, cos, *norms]
+                values = [l_d1, l_d2, l_d3, l_spread, l_g1, l_g2, l_content, cos, *norms]
                 losses = dict(zip(LOG_FIELDS[1:-1], (round(float(v.detach()), 5) for v in values), strict=True))
                 run.write([step, *losses.values(), round(elapsed, 1)])
                 if callback is not None and callback(TrainProgress(step, config.steps, losses)):

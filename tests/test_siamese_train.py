@@ -12,7 +12,16 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from stylegan_lib.siamese import SiameseConfig, load_generator
+from stylegan_lib import checkpointing
+from stylegan_lib.siamese import (
+    FEATURE_LAYERS,
+    FeatureDiscriminator,
+    Generator,
+    SiameseConfig,
+    content_loss,
+    load_generator,
+    vgg19_features,
+)
 from stylegan_lib.siamese_train import SiameseTrainConfig, train_siamese
 
 TINY = SiameseConfig(tile=16, lenvec=8, ngf=4, n_blocks=1, ndf=4)
@@ -77,3 +86,77 @@ def test_cli_train_then_translate(domains, tmp_path):
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert Image.open(out).size == (100, 70)
+
+
+# ----------------------------------------------------------------- VGG19-feature D, content term, warm start
+
+
+def feature_config(domains, out, vgg_weights_file, **kw):
+    return config(domains, out, d_backbone="vgg19", content_weight=1.0, vgg_path=str(vgg_weights_file), **kw)
+
+
+def test_feature_discriminator_trains_heads_only(domains, tmp_path, vgg_weights_file):
+    run = tmp_path / "feature"
+    weights = train_siamese(feature_config(domains, run, vgg_weights_file, steps=2))
+    state = checkpointing.load_state(run)
+    # D's saved state is its heads alone: no VGG19 tensor (features.N.*) is in the train state
+    assert state["D"] and all(k.startswith("heads.") for k in state["D"])
+    assert {k.split(".")[1] for k in state["D"]} == set(FEATURE_LAYERS)
+    # the shipped file is G alone, loadable as before
+    assert set(load_file(str(weights))) == set(Generator(TINY).state_dict())
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert all(float(r["loss_content"]) > 0 for r in rows)
+
+
+def test_feature_discriminator_leaves_the_backbone_frozen(vgg):
+    D = FeatureDiscriminator(TINY, size=32)
+    x = torch.rand(2, 3, 32, 32, requires_grad=True)
+    D(vgg19_features(vgg, x, D.layers)).pow(2).sum().backward()
+    assert all(p.grad is not None for p in D.parameters())
+    assert all(p.grad is None for p in vgg.parameters()) and not any(p.requires_grad for p in vgg.parameters())
+    assert x.grad is not None and x.grad.abs().sum() > 0  # G's gradient reaches the image through the trunk
+    assert not any(k.startswith("features") for k in D.state_dict())
+
+
+def test_feature_discriminator_shapes_and_refusals():
+    for size in (32, 64, 128):
+        D = FeatureDiscriminator(TINY, size=size)
+        feats = {name: torch.rand(3, (64, 128, 256, 512)[int(name[4]) - 1], size // 2 ** (int(name[4]) - 1),
+                                  size // 2 ** (int(name[4]) - 1)) for name in FEATURE_LAYERS}  # fmt: skip
+        assert D(feats).shape == (3, TINY.lenvec)
+    with pytest.raises(ValueError, match="power of two"):
+        FeatureDiscriminator(TINY, size=16)  # relu4_1 of 16 px is 2 px
+    with pytest.raises(ValueError, match="layers must be among"):
+        FeatureDiscriminator(TINY, size=64, layers=("relu5_1",))
+
+
+def test_content_loss_by_hand():
+    a = {"relu4_1": torch.full((1, 2, 2, 2), 1000.0)}
+    b = {"relu4_1": torch.full((1, 2, 2, 2), 3000.0)}
+    assert content_loss(a, a, layer="relu4_1") == 0
+    assert content_loss(b, a, layer="relu4_1").item() == pytest.approx(4.0)  # ((3000 - 1000) / 1000) ** 2
+
+
+def test_feature_run_resumes_exactly(domains, tmp_path, vgg_weights_file):
+    straight = train_siamese(feature_config(domains, tmp_path / "straight", vgg_weights_file, steps=4))
+    train_siamese(feature_config(domains, tmp_path / "resumed", vgg_weights_file, steps=2))
+    resumed = train_siamese(feature_config(domains, tmp_path / "resumed", vgg_weights_file, steps=4))
+    a, b = load_file(str(straight)), load_file(str(resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_warm_start_begins_from_given_weights(domains, tmp_path):
+    first = train_siamese(config(domains, tmp_path / "first", steps=2))
+    # lr 0: the new run's G stays exactly at its starting weights, which must be the given ones
+    warm = train_siamese(config(domains, tmp_path / "warm", steps=1, init_g=str(first), lr_g=0.0))
+    a, b = load_file(str(first)), load_file(str(warm))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    cold = load_file(str(train_siamese(config(domains, tmp_path / "cold", steps=1, lr_g=0.0))))
+    assert not all(torch.equal(a[k], cold[k]) for k in a)
+    with pytest.raises(ValueError, match="another model config"):
+        train_siamese(config(domains, tmp_path / "bad", steps=1, init_g=str(first), model=replace(TINY, ngf=8)))
+
+
+def test_unknown_backbone_is_refused(domains, tmp_path):
+    with pytest.raises(ValueError, match="d_backbone"):
+        train_siamese(config(domains, tmp_path / "x", d_backbone="resnet"))
