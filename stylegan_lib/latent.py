@@ -407,20 +407,33 @@ def save_latent(latent: torch.Tensor, path: str | os.PathLike) -> Path:
 def load_latent(path: str | os.PathLike, *, z_dim: int | None = None) -> torch.Tensor:
     """A latent saved by save_latent -> [z_dim] float32; checks the shape (and z_dim when given).
 
-    Anything else (a corrupt or pickled file, an archive, an array of another shape, values
-    that are not finite, a zero vector) raises ValueError naming the file. Only the header is
-    read before the shape is checked, so a huge upload costs no memory.
+    Anything else (a corrupt or pickled file, a zip or .npz archive, an array of another shape
+    or more than MAX_TEXT_DIM values, values that are not finite, a zero vector) raises
+    ValueError naming the file. Only the header is read before the shape is checked, so a huge
+    upload costs no memory.
     """
     try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise ValueError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    if magic.startswith(b"PK"):  # np.load would open it as an .npz archive (a zip file)
+        raise ValueError(f"{path} is a zip archive (.npz or other), not a .npy latent vector")
+    if magic != b"\x93NUMPY":
+        what = "is empty" if not magic else "does not start like a .npy file"
+        raise ValueError(f"{path} is not a .npy latent vector (it {what})")
+    try:
         array = np.load(path, allow_pickle=False, mmap_mode="r")
-    except (ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"{path} is not a .npy latent vector ({exc})") from None
-    if not isinstance(array, np.ndarray):  # an .npz archive
+    except Exception as exc:  # numpy raises ValueError, OSError, EOFError, struct/zip errors...
+        raise ValueError(f"{path} is not a .npy latent vector ({type(exc).__name__}: {exc})") from None
+    if not isinstance(array, np.ndarray):  # np.load returns an NpzFile only for archives, refused above
         raise ValueError(f"{path} is an archive of arrays, not a .npy latent vector")
     if array.ndim == 2 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 1 or not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"{path} does not hold a latent vector: got {array.dtype} with shape {array.shape}")
+    if z_dim is None and array.shape[0] > MAX_TEXT_DIM:  # read into memory below only when latent-sized
+        raise ValueError(f"{path} holds {array.shape[0]:,} values; a latent vector has at most {MAX_TEXT_DIM:,}")
     return _checked(array, str(path), z_dim=z_dim)
 
 

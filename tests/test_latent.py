@@ -225,6 +225,18 @@ def test_load_latent_refuses_what_is_not_a_latent(tmp_path):
     del big
     with pytest.raises(ValueError, match="expects 512"):
         latent.load_latent(tmp_path / "big.npy", z_dim=512)
+    with pytest.raises(ValueError, match="at most 4,096"):  # without z_dim: refused before it is read
+        latent.load_latent(tmp_path / "big.npy")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "zip.jpg", "w") as z:  # np.load would raise BadZipFile on a broken one
+        z.writestr("x.npy", b"broken")
+    (tmp_path / "cut.npy").write_bytes(b"PK\x03\x04 cut short")
+    for name in ("zip.jpg", "cut.npy"):
+        with pytest.raises(ValueError, match="zip archive"):
+            latent.load_latent(tmp_path / name)
+    with pytest.raises(ValueError, match="cannot be read"):
+        latent.load_latent(tmp_path)  # a folder
     np.save(tmp_path / "row.npy", np.ones((1, 4), np.float64))  # [1, z_dim] and float64 are accepted
     assert latent.load_latent(tmp_path / "row.npy", z_dim=4).dtype == torch.float32
 
