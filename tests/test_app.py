@@ -203,6 +203,16 @@ def test_progan_interpolation_animation(client):
         assert anim.n_frames >= 2  # Pillow may merge identical neighbouring frames, never more than 12
         assert anim.n_frames <= 12
     assert any(f.endswith(".gif") for f in files)
+    # the MP4 (imageio-ffmpeg, pinned in requirements.txt): H.264, every frame, the GIF's pictures
+    import imageio.v3 as iio
+
+    (mp4,) = [f for f in files if f.endswith(".mp4")]
+    assert iio.immeta(mp4)["codec"] == "h264"
+    video = iio.imread(mp4)
+    assert video.shape[0] == 12 and video.shape[1:] == (256, 256, 3)
+    with Image.open(gif) as anim:
+        first = np.asarray(anim.convert("RGB"), dtype=np.float64)
+    assert np.abs(video[0] - first).mean() < 8  # lossy video and a 256-colour GIF of the same face
 
 
 @needs_progan

@@ -109,8 +109,10 @@ def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps, latent_a=None
     frames[0].save(gif := stem.with_suffix(".gif"), save_all=True, append_images=frames[1:],
                    duration=round(1000 / float(fps)), loop=0)  # fmt: skip
     files = [str(gif)]
-    with contextlib.suppress(RuntimeError):  # MP4 needs imageio-ffmpeg; the GIF is always there
-        files.append(str(latent.save_mp4(torch.stack([pil_to_tensor(f)[0] for f in frames]), stem, fps=float(fps))))
+    with contextlib.suppress(RuntimeError):  # MP4 needs imageio-ffmpeg (requirements.txt); the GIF is always there
+        mp4 = latent.save_mp4(torch.stack([pil_to_tensor(f)[0] for f in frames]), stem.with_suffix(".mp4"),
+                              fps=float(fps))  # fmt: skip
+        files.append(str(mp4))
     return str(gif), files
 
 
