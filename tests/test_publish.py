@@ -40,10 +40,33 @@ class FolderHub:
         self.calls.append(("upload_folder", repo_id, tuple(allow_patterns)))
         return SimpleNamespace(oid=commit)
 
-    def create_tag(self, repo_id, *, tag, revision, repo_type):
+    def create_tag(self, repo_id, *, tag, revision, repo_type, exist_ok=False):
         self.calls.append(("create_tag", repo_id, tag, revision))
         (self.root / repo_id / "tags").mkdir(exist_ok=True)
+        if (self.root / repo_id / "tags" / tag).exists() and not exist_ok:  # as the Hub: 409 Conflict
+            raise RuntimeError(f"tag {tag} already exists")
         (self.root / repo_id / "tags" / tag).write_text(revision)
+
+    def list_repo_refs(self, repo_id, *, repo_type):
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        if not (self.root / repo_id).is_dir():
+            import httpx
+
+            url = f"https://huggingface.co/api/models/{repo_id}/refs"
+            raise RepositoryNotFoundError(
+                f"{repo_id} not found", response=httpx.Response(404, request=httpx.Request("GET", url))
+            )
+        tags = self.root / repo_id / "tags"
+        found = (
+            [SimpleNamespace(name=t.name, target_commit=t.read_text()) for t in tags.iterdir()] if tags.is_dir() else []
+        )
+        return SimpleNamespace(tags=found)
+
+    def get_paths_info(self, repo_id, paths, *, revision, repo_type):
+        files = self.files(repo_id, revision)
+        return [SimpleNamespace(path=p, lfs=SimpleNamespace(sha256=hashlib.sha256(files[p].read_bytes()).hexdigest()))
+                for p in paths if p in files]  # fmt: skip
 
     def files(self, repo_id: str, tag: str) -> dict[str, Path]:
         commit = (self.root / repo_id / "tags" / tag).read_text()
@@ -139,3 +162,29 @@ def test_publish_cli_dry_run_and_errors(capsys, folder):
     (folder / "README.md").unlink()
     assert main(["publish", "domain-classifier", "--folder", str(folder), "--dry-run"]) == 2
     assert "lacks README.md" in capsys.readouterr().err
+
+
+def test_publishing_twice_is_a_no_op(folder, tmp_path):
+    remote = FolderHub(tmp_path / "remote")
+    first = publish.publish("domain-classifier", folder=folder, api=remote)
+    uploads = [c for c in remote.calls if c[0] == "upload_folder"]
+    second = publish.publish("domain-classifier", folder=folder, api=remote)
+    assert second == first  # same commit, tag, sha256 and files
+    assert [c for c in remote.calls if c[0] == "upload_folder"] == uploads  # nothing uploaded again
+    assert publish.sha256_of(remote.files(first.repo_id, "v1")["model.safetensors"]) == first.sha256
+
+
+def test_other_weights_under_an_existing_tag_are_refused(folder, tmp_path):
+    remote = FolderHub(tmp_path / "remote")
+    publish.publish("domain-classifier", repo_id="someone/classifier", revision="v9", folder=folder, api=remote)
+    save_file({"weight": torch.ones(2)}, str(folder / "model.safetensors"))
+    with pytest.raises(publish.PublishError, match=r"someone/classifier@v9 already exists with other weights"):
+        publish.publish("domain-classifier", repo_id="someone/classifier", revision="v9", folder=folder, api=remote)
+    assert len([c for c in remote.calls if c[0] == "upload_folder"]) == 1
+
+
+def test_a_run_that_stopped_before_tagging_is_completed(folder, tmp_path):
+    remote = FolderHub(tmp_path / "remote")
+    remote.create_repo("stylegan-lib/domain-classifier", repo_type="model", private=False, exist_ok=True)
+    release = publish.publish("domain-classifier", folder=folder, api=remote)
+    assert remote.files(release.repo_id, "v1")  # tagged now
