@@ -5,10 +5,11 @@ A job's work is counted in units proportional to its cost:
 * GAN translation (``siamese``, ``cyclegan``) and AdaIN: megapixels of the input;
 * Gatys NST (``nst``): megapixel-steps, summed over the coarse-to-fine scales.
 
-Each device starts from seconds-per-unit figures measured with ``bench/`` (see
-BENCHMARKS.md; the ``cuda`` ones are the issues' H100 targets until a GPU run replaces
-them) and then learns from the jobs it runs: every finished job updates its task's figure
-with an exponential moving average, so the estimate tracks this machine under its load.
+Each device starts from seconds-per-unit figures whose origin ``PRIOR_SOURCES`` states: measured
+with ``bench/`` on this project's 2-core CPU or on an H100 (BENCHMARKS.md), or, where no H100
+measurement exists, the issues' H100 target, which the UI calls "a target, not measured". Each
+device then learns from the jobs it runs: every finished job updates its task's figure with an
+exponential moving average, so the estimate tracks this machine under its load.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-# seconds per unit, measured on this project's machines (BENCHMARKS.md)
+# Seconds per unit: CPU figures measured on this project's machine; CUDA figures measured on one
+# H100 in float32 as the app runs (BENCHMARKS.md, "GPU results", 2026-11-24) where a row exists,
+# else the issue's target. PRIOR_SOURCES says which, in the words the UI shows.
+MEASURED_CPU = "measured on the project's 2-core CPU (BENCHMARKS.md)"
+MEASURED_H100 = "measured on an H100 (BENCHMARKS.md)"
+H100_TARGET = "an H100 target, not measured"
 PRIORS: dict[str, dict[str, float]] = {
     "cpu": {  # 2-core development machine, torch 2.13 CPU
         "siamese": 6.0,  # 12 MP photo in 70 s
@@ -28,15 +34,24 @@ PRIORS: dict[str, dict[str, float]] = {
         "adain": 8.0,
         "nst": 12.5,  # 0.2 s per Adam step at 128 x 128
     },
-    "cuda": {  # H100 targets of the issues; replaced by the first measured jobs
-        "siamese": 0.012,  # 3840 x 2160 in 100 ms
-        "siamese-naive": 0.012,
-        "cyclegan": 0.012,
-        "siamese:image": 0.012,
-        "siamese-naive:image": 0.012,
-        "cyclegan:image": 0.012,
-        "adain": 0.04,  # 100 frames per second at 512 x 512
-        "nst": 0.016,  # 500 steps at 512 x 512 in 2 s
+    "cuda": {
+        "siamese": 0.056,  # measured: 3840 x 2160 (8.3 MP), 64-px tiles, float32 model time 0.39-0.46 s
+        "siamese-naive": 0.056,  # the same network as "siamese": its measurement
+        "cyclegan": 0.016,  # measured: 3840 x 2160 whole frame, eager float32 112-130 ms
+        "cyclegan:image": 0.016,  # on CUDA a frame up to 16.6 MP runs whole: the same measurement
+        "siamese:image": 0.012,  # target: 3840 x 2160 in 100 ms (whole-photo statistics not measured)
+        "siamese-naive:image": 0.012,  # target, as above
+        "adain": 0.016,  # measured: 512 x 512 in 4.1 ms in bfloat16 (the app runs float32: a lower bound)
+        "nst": 0.030,  # measured: 500 Adam steps at 512 x 512 in 3.93 s, float32 (the target was 2 s)
+    },
+}
+PRIOR_SOURCES: dict[str, dict[str, str]] = {
+    "cpu": dict.fromkeys(PRIORS["cpu"], MEASURED_CPU),
+    "cuda": {
+        **dict.fromkeys(PRIORS["cuda"], MEASURED_H100),
+        "siamese:image": H100_TARGET,
+        "siamese-naive:image": H100_TARGET,
+        "adain": "measured on an H100 in bfloat16 (BENCHMARKS.md; this app runs float32)",
     },
 }
 
@@ -47,6 +62,7 @@ class Estimate:
     units: float  # megapixels, or megapixel-steps for "nst"
     seconds_per_unit: float
     observed: int  # how many finished jobs shaped seconds_per_unit (0 = the prior)
+    source: str = ""  # where the prior comes from (PRIOR_SOURCES), shown while observed == 0
 
     @property
     def seconds(self) -> float:
@@ -54,7 +70,10 @@ class Estimate:
 
     def describe(self, *, device: str) -> str:
         unit = "MP·step" if self.task == "nst" else "MP"
-        basis = f"{self.observed} recent jobs" if self.observed else "the benchmark figure"
+        if self.observed:
+            basis = f"{self.observed} recent job{'s' if self.observed > 1 else ''} on this server"
+        else:
+            basis = self.source or "a prior figure"
         return (
             f"about {format_seconds(self.seconds)} on {device} "
             f"({self.units:.3g} {unit} × {self.seconds_per_unit:.3g} s/{unit}, from {basis})"
@@ -96,7 +115,8 @@ class CostModel:
         if units < 0:
             raise ValueError(f"units must be >= 0, got {units}")
         with self._lock:
-            return Estimate(task, float(units), self._rates[task], self._counts.get(task, 0))
+            return Estimate(task, float(units), self._rates[task], self._counts.get(task, 0),
+                            PRIOR_SOURCES[self.device].get(task, ""))  # fmt: skip
 
     def observe(self, task: str, units: float, seconds: float) -> None:
         """Fold a finished job into the task's figure (jobs under ``min_seconds`` are ignored).

@@ -19,7 +19,35 @@ def test_estimate_is_units_times_the_measured_rate():
     costs = CostModel("cpu")
     estimate = costs.estimate("siamese", 12.0)
     assert estimate.seconds == pytest.approx(12.0 * PRIORS["cpu"]["siamese"])
-    assert estimate.observed == 0 and "benchmark figure" in estimate.describe(device="cpu")
+    assert estimate.observed == 0 and "measured on the project's 2-core CPU" in estimate.describe(device="cpu")
+
+
+def test_cuda_priors_are_the_measured_h100_figures_or_say_they_are_targets():
+    """Each CUDA prior is BENCHMARKS.md's H100 row (float32, as the app runs) or says "target, not measured"."""
+    import re
+    from pathlib import Path
+
+    from stylegan_lib.predict import PRIOR_SOURCES
+
+    table = (Path(__file__).resolve().parents[1] / "BENCHMARKS.md").read_text().split("## GPU results", 1)[1]
+    table = table.split("\n## ", 1)[0]
+
+    def row(start: str) -> str:
+        return next(line for line in table.splitlines() if line.startswith(f"| {start}"))
+
+    gatys = float(re.search(r"`stylize\(\)` ([\d.]+) s", row("Gatys, 500 steps at 512²")).group(1))
+    assert PRIORS["cuda"]["nst"] == pytest.approx(gatys / (0.262144 * 500), rel=0.02)
+    siamese = float(re.search(r"float32: model [\d.]+–([\d.]+) s", row("Siamese G, 3840×2160")).group(1))
+    cyclegan = float(re.search(r"eager float32: model \d+–(\d+) ms", row("CycleGAN G")).group(1)) / 1000
+    four_k = 3840 * 2160 / 1e6
+    assert PRIORS["cuda"]["siamese"] == pytest.approx(siamese / four_k, rel=0.02)
+    assert PRIORS["cuda"]["cyclegan"] == pytest.approx(cyclegan / four_k, rel=0.03)
+    adain = float(re.search(r"whole call ([\d.]+) ms", row("AdaIN, 512² frame")).group(1)) / 1000
+    assert PRIORS["cuda"]["adain"] == pytest.approx(adain / 0.262144, rel=0.03)
+    for task, source in PRIOR_SOURCES["cuda"].items():
+        text = CostModel("cuda").estimate(task, 1.0).describe(device="cuda")
+        assert source in text and ("measured on an H100" in source) != ("target, not measured" in source), task
+    assert "target, not measured" in PRIOR_SOURCES["cuda"]["siamese:image"]
 
 
 def test_observed_jobs_move_the_rate_by_the_moving_average():
