@@ -41,6 +41,11 @@ class CycleGANConfig:
     ngf: int = 32  # G width at full resolution (seed 004: 32; paper: 64)
     n_blocks: int = 6  # residual blocks at 1/4 resolution (seed 004: 6; paper, 256 px: 9)
     ndf: int = 64  # D width of its first convolution (64-128-256-512)
+    upsample: str = "transpose"  # transpose: the paper's u-k layers; resize: nearest 2x + 3x3 convolution
+
+    def __post_init__(self):
+        if self.upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {list(UPSAMPLING)}, got {self.upsample!r}")
 
     def to_dict(self) -> dict:
         return {"architecture": "cyclegan", **asdict(self)}
@@ -50,6 +55,7 @@ class CycleGANConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
+UPSAMPLING = ("transpose", "resize")
 SEED_CONFIG = CycleGANConfig(ngf=32, n_blocks=6)  # the seed's generator
 PAPER_CONFIG = CycleGANConfig(ngf=64, n_blocks=9)  # the paper's ResNet-9 for 256x256 images
 MIN_SIDE = 8  # smallest image side G accepts (reflection padding at 1/4 resolution needs 2 pixels)
@@ -67,20 +73,33 @@ def _res_block(ch: int) -> instnorm.ResidualBlock:
     )  # fmt: skip
 
 
+def _upsample_transpose(i: int, o: int) -> list[nn.Module]:
+    """u-k as in the paper: a 3x3 fractionally-strided convolution, stride 1/2."""
+    return [nn.ConvTranspose2d(i, o, 3, stride=2, padding=1, output_padding=1)]
+
+
+def _upsample_resize(i: int, o: int) -> list[nn.Module]:
+    """u-k as resize-convolution (Odena, Dumoulin & Olah 2016, "Deconvolution and Checkerboard
+    Artifacts"): nearest 2x upsampling, then a 3x3 convolution. A stride-2 transposed 3x3
+    kernel covers even and odd output pixels with different numbers of taps, which paints a
+    2-px checkerboard until training balances them; here every output pixel sees the same."""
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv2d(i, o, 3)]
+
+
 class Generator(nn.Module):
     """ResNet generator, fully convolutional: any H, W >= 8 (padded to multiples of 4 and cropped back)."""
 
     def __init__(self, config: CycleGANConfig):
         super().__init__()
         c = config.ngf
-        up = lambda i, o: nn.ConvTranspose2d(i, o, 3, stride=2, padding=1, output_padding=1)  # noqa: E731
+        up = _upsample_resize if config.upsample == "resize" else _upsample_transpose
         self.net = nn.Sequential(
             nn.ReflectionPad2d(3), nn.Conv2d(3, c, 7), _norm(c), nn.ReLU(True),  # c7s1-ngf
             nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), _norm(2 * c), nn.ReLU(True),  # d(2 ngf)
             nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1), _norm(4 * c), nn.ReLU(True),  # d(4 ngf)
             *[_res_block(4 * c) for _ in range(config.n_blocks)],  # R(4 ngf) x n_blocks
-            up(4 * c, 2 * c), _norm(2 * c), nn.ReLU(True),  # u(2 ngf)
-            up(2 * c, c), _norm(c), nn.ReLU(True),  # u(ngf)
+            *up(4 * c, 2 * c), _norm(2 * c), nn.ReLU(True),  # u(2 ngf)
+            *up(2 * c, c), _norm(c), nn.ReLU(True),  # u(ngf)
             nn.ReflectionPad2d(3), nn.Conv2d(c, 3, 7), nn.Tanh(),  # c7s1-3
         )  # fmt: skip
 

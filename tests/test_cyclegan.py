@@ -1,5 +1,7 @@
 """CycleGAN (seed 004): network shapes and sizes, losses against float64 references, pool, schedule."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,8 @@ from stylegan_lib.cyclegan import (
     Discriminator,
     Generator,
     HistoryPool,
+    _upsample_resize,
+    _upsample_transpose,
     build_models,
     cycle_loss,
     learning_rate,
@@ -64,10 +68,11 @@ def test_both_configs_build_with_the_expected_sizes(config, g_params, d_params):
     assert n_params(nets["G_AB"]) * 4 <= 16 * 2**20 or config is PAPER_CONFIG  # the seed's G ships under 16 MiB
 
 
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
 @pytest.mark.parametrize("h, w", [(37, 53), (64, 64), (33, 90), (8, 11)])
-def test_generator_keeps_any_size_and_range(h, w):
+def test_generator_keeps_any_size_and_range(h, w, upsample):
     torch.manual_seed(0)
-    G = Generator(TINY).eval()
+    G = Generator(replace(TINY, upsample=upsample)).eval()
     x = torch.rand(2, 3, h, w)
     y = G(x)
     assert y.shape == x.shape
@@ -81,6 +86,38 @@ def test_odd_sizes_are_reflect_padded_to_a_multiple_of_four_and_cropped_back():
     padded = F.pad(x, (0, 3, 0, 3), mode="reflect")  # 40 x 56
     with torch.no_grad():
         torch.testing.assert_close(G(x), G(padded)[..., :37, :53])
+
+
+def _period2_energy(y: torch.Tensor) -> float:
+    # energy of the 2x2-periodic part of y ([C, H, W]) relative to its mean level
+    phases = torch.stack([y[:, i::2, j::2].mean((1, 2)) for i in (0, 1) for j in (0, 1)])  # [4, C]
+    return float((phases - phases.mean(0)).abs().max() / y.abs().mean())
+
+
+def test_resize_upsampling_paints_no_checkerboard_on_flat_input():
+    # The same weights as a transposed convolution and as resize-convolution, on a flat map:
+    # the transposed one gives even and odd pixels different sums (the checkerboard), the
+    # resize one a flat output.
+    torch.manual_seed(0)
+    (transpose,) = _upsample_transpose(8, 8)
+    resize = torch.nn.Sequential(*_upsample_resize(8, 8))
+    resize[2].weight.data = transpose.weight.data.transpose(0, 1).flip(-1, -2)
+    resize[2].bias.data = transpose.bias.data
+    flat = torch.ones(1, 8, 16, 16)
+    with torch.no_grad():
+        y_t, y_r = transpose(flat)[0, :, 2:-2, 2:-2], resize(flat)[0, :, 2:-2, 2:-2]
+    assert _period2_energy(y_t) > 0.1
+    assert _period2_energy(y_r) < 1e-5
+
+
+def test_resize_generator_loads_only_as_resize():
+    G = Generator(replace(TINY, upsample="resize"))
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules())
+    with pytest.raises(RuntimeError):
+        Generator(TINY).load_state_dict(G.state_dict())
+    assert CycleGANConfig.from_dict({"ngf": 4, "n_blocks": 1, "ndf": 8}).upsample == "transpose"  # old config.json
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        CycleGANConfig(upsample="bilinear")
 
 
 def test_generator_refuses_tiny_images_with_a_clear_message():
