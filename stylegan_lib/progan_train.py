@@ -13,6 +13,12 @@ E[D(x)^2]``) or ``"ns"`` (non-saturating logistic; with ``r1_gamma``, plus R1 on
 every ``r1_every`` steps). Adam lr 1e-3, betas (0, 0.99) as in the paper.
 With ``augment`` set, D sees real and generated images only through DiffAugment
 (``augment.py``; Zhao et al. 2020), in both steps, so it cannot memorise a small face set.
+With ``d_backbone="vgg19"``, a second discriminator judges the same augmented images through a
+frozen VGG19 (``projected.py``: Projected GAN, Sauer et al. 2021; Vision-aided GAN, Kumari et al.
+2022), with the hinge loss, its trainable heads on their own Adam; its G term is added to ProGAN's.
+``d_pixel=False`` drops ProGAN's own D (Projected GAN's setting). The VGG19 weights are read from
+``d_backbone_weights`` (or hub.py) at every start and never saved: the train state holds the heads.
+With ``bf16``, both steps run under bfloat16 autocast (CUDA, or the CPU: AMX) in channels_last.
 
 The run folder gets ``model.safetensors`` + ``config.json`` (G_ema: what ships),
 ``train_state.*`` (resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (G_ema on fixed latents,
@@ -40,15 +46,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from . import checkpointing, progan
+from . import checkpointing, hub, progan, projected
 from .augment import diff_augment, parse_policy
 from .data import list_images
 from .images import save_png
 from .progan import DCGANConfig, ProGANConfig
 from .training import RunLog
+from .vgg import build_vgg19
 
 LOG_FIELDS = (
-    *("step", "kimg", "stage", "alpha", "batch", "loss_d", "loss_g", "penalty", "d_real", "d_fake", "seconds"),
+    *("step", "kimg", "stage", "alpha", "batch", "loss_d", "loss_g", "penalty", "d_real", "d_fake"),
+    *("f_real", "f_fake", "seconds"),
 )
 
 
@@ -74,7 +82,15 @@ class ProGANTrainConfig:
     ema_rampup: float | None = 0.05  # cap G_ema's half-life at this fraction of the images shown; None: off
     seed: int = 0
     device: str = "cpu"
-    bf16: bool = False  # autocast to bfloat16 (CUDA only); CUDA also uses channels_last
+    bf16: bool = False  # autocast to bfloat16 (CUDA, or a CPU with AMX), channels_last (CUDA always has it)
+    d_backbone: str = ""  # "vgg19": add a discriminator on frozen VGG19 features (projected.py); "" = off
+    d_backbone_weights: str | None = None  # that VGG19's safetensors (Caffe weights); None: hub.py's vgg19-caffe
+    d_layers: str = "relu2_1,relu3_1,relu4_1"  # VGG19 layers the feature discriminator's heads look at
+    d_feature_size: int = 64  # px: every image is resized (bilinear) to this before VGG19
+    d_feature_width: int = 64  # channels of each head
+    d_feature_lr: float = 2e-4  # Adam lr of the heads (Projected GAN's), betas as G's
+    d_feature_weight: float = 1.0  # weight of the feature discriminator's term in G's loss
+    d_pixel: bool = True  # keep ProGAN's own D beside the feature D (Vision-aided GAN); False: features only
     log_every: int = 50  # steps
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -88,8 +104,18 @@ class ProGANTrainConfig:
             raise ValueError("kimg_per_phase and kimg_final must be > 0")
         if not isinstance(self.model, (ProGANConfig, DCGANConfig)):
             raise TypeError(f"model must be a ProGANConfig or a DCGANConfig, got {type(self.model).__name__}")
-        if self.bf16 and not self.device.startswith("cuda"):
-            raise ValueError("bf16 is for CUDA devices only: drop bf16 or use device='cuda'")
+        if self.bf16 and not self.device.startswith(("cuda", "cpu")):
+            raise ValueError(f"bf16 autocast is for CUDA or CPU devices, got device={self.device!r}")
+        if self.d_backbone not in ("", *projected.BACKBONES):
+            raise ValueError(f"d_backbone must be '' (off) or one of {projected.BACKBONES}, got {self.d_backbone!r}")
+        if self.d_backbone:
+            projected.parse_layers(self.d_layers)
+            if self.d_feature_width < 1 or self.d_feature_lr <= 0 or self.d_feature_weight <= 0:
+                raise ValueError("d_feature_width, d_feature_lr and d_feature_weight must be > 0")
+            if isinstance(self.model, DCGANConfig):
+                raise ValueError("the feature discriminator is for ProGAN runs, not the DCGAN baseline")
+        elif not self.d_pixel:
+            raise ValueError("d_pixel=False leaves no discriminator: set d_backbone='vgg19' too")
         if not 0.0 <= self.ema_beta <= 1.0:
             raise ValueError(f"ema_beta must be in [0, 1], got {self.ema_beta}")
         if self.r1_gamma < 0 or self.r1_every < 1:
@@ -290,11 +316,24 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
     torch.manual_seed(config.seed)
     G, D = build_models(model)
     G, D = G.to(device), D.to(device)
-    if device.type == "cuda":
+    channels_last = device.type == "cuda" or config.bf16  # the layout bf16 convolutions are fastest in
+    if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).requires_grad_(False).eval()
-    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
-    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    betas = (config.beta1, config.beta2)
+    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr, betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr, betas=betas)
+    if not config.d_pixel:  # Projected GAN: the feature discriminator alone
+        D = opt_d = None
+    FD = opt_f = None  # the discriminator on frozen VGG19 features (projected.py), with its own optimiser
+    if config.d_backbone:
+        vgg = build_vgg19(hub.resolve("vgg19-caffe", path=config.d_backbone_weights), device=device)
+        if channels_last:
+            vgg = vgg.to(memory_format=torch.channels_last)
+        layers = projected.parse_layers(config.d_layers)
+        FD = projected.FeatureDiscriminator(vgg, layers=layers, size=config.d_feature_size,
+                                            width=config.d_feature_width).to(device)  # fmt: skip
+        opt_f = torch.optim.Adam(FD.parameters(), lr=config.d_feature_lr, betas=betas)  # the heads only
     noise = torch.Generator().manual_seed(config.seed + 1)  # z and GP mixing weights, drawn on the CPU
     aug_rng = torch.Generator().manual_seed(config.seed + 2)  # DiffAugment's transforms
     policy = parse_policy(config.augment)
@@ -309,14 +348,21 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
     if state is not None:
         if state["model"] != model.to_dict():
             raise ValueError(f"{out} holds a run with another model config: {state['model']}")
-        for module, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d")):
-            module.load_state_dict(state[key])
+        if ("D" in state) != (D is not None) or ("D_feat" in state) != (FD is not None):
+            have = [k for k in ("D", "D_feat") if k in state]
+            raise ValueError(f"{out} holds a run with other discriminators ({have}): check d_pixel and d_backbone")
+        for module, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d"),
+                            (FD, "D_feat"), (opt_f, "opt_feat")):  # fmt: skip
+            if module is not None:
+                module.load_state_dict(state[key])
         data.load_state_dict(state["data"])
         noise.set_state(state["noise_rng"])
         if "augment_rng" in state:  # runs saved before augment.py have none
             aug_rng.set_state(state["augment_rng"])
         torch.set_rng_state(state["torch_rng"])
         step, shown, elapsed = state["step"], state["images_shown"], state["elapsed"]
+    elif FD is not None:  # a new run: the feature scales from (up to) 256 training faces, no RNG drawn
+        FD.calibrate(data.images[:256].float().div(127.5).sub(1).to(device))
 
     def info() -> dict:  # what config.json says of the G_ema it sits beside
         stage, alpha = position(phases, shown)
@@ -326,12 +372,17 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             **{"final_stage": stage, "final_alpha": alpha, "complete": shown >= total},
             **{"train_data": Path(config.data).name, "crop_box": config.crop_box, "ema_beta": config.ema_beta},
             **{"ema_rampup": config.ema_rampup, "augment": config.augment, "r1_gamma": config.r1_gamma},
+            **(
+                {"d_backbone": config.d_backbone, "d_layers": config.d_layers, "d_pixel": config.d_pixel}
+                if FD is not None
+                else {}
+            ),
         }
 
     def save() -> None:
-        modules = {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g, "opt_d": opt_d}
+        modules = {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g, "opt_d": opt_d, "D_feat": FD, "opt_feat": opt_f}
         checkpointing.save_state(out, {
-            **{k: m.state_dict() for k, m in modules.items()},
+            **{k: m.state_dict() for k, m in modules.items() if m is not None},  # D_feat: the heads, not VGG19
             **{"data": data.state_dict(), "noise_rng": noise.get_state(), "torch_rng": torch.get_rng_state()},
             "augment_rng": aug_rng.get_state(),
             **{"step": step, "images_shown": shown, "elapsed": elapsed, "model": model.to_dict()},
@@ -341,7 +392,9 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
 
     penalty = torch.zeros(())  # "ns": the latest R1 term (logged until the next one), or 0 without R1
     snapshot_every = None if config.snapshot_kimg is None else round(config.snapshot_kimg * 1000)  # images
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
+    zero = torch.zeros((), device=device)
+    d_real = d_fake = f_real = f_fake = zero  # logged as 0 for a discriminator the run does not have
     with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
         while shown < total:
             k, alpha = position(phases, shown)
@@ -354,29 +407,48 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
                 with torch.no_grad():
                     fake = G(z, **kw).float()  # [n, 3, r, r]
                 real, fake = aug(real), aug(fake)
-                d_real, d_fake = D(real, **kw).float(), D(fake, **kw).float()
-                if model.loss == "wgan-gp":
-                    gp = progan.gradient_penalty(D, real, fake, generator=noise, **kw)
-                    penalty = config.gp_weight * gp + config.drift_weight * progan.drift_penalty(d_real)
-                    loss_d = progan.d_loss_wgan(d_real, d_fake) + penalty
-                else:
-                    loss_d = progan.d_loss_ns(d_real, d_fake)
-                    if config.r1_gamma and step % config.r1_every == 0:  # lazy: every r1_every steps, that much
-                        penalty = config.r1_gamma / 2 * progan.r1_penalty(D, real, **kw)  # on what D saw
-                        loss_d = loss_d + config.r1_every * penalty
-            opt_d.zero_grad(set_to_none=True)
+                loss_d = zero
+                if D is not None:
+                    d_real, d_fake = D(real, **kw).float(), D(fake, **kw).float()
+                    if model.loss == "wgan-gp":
+                        gp = progan.gradient_penalty(D, real, fake, generator=noise, **kw)
+                        penalty = config.gp_weight * gp + config.drift_weight * progan.drift_penalty(d_real)
+                        loss_d = progan.d_loss_wgan(d_real, d_fake) + penalty
+                    else:
+                        loss_d = progan.d_loss_ns(d_real, d_fake)
+                        if config.r1_gamma and step % config.r1_every == 0:  # lazy: every r1_every steps, that much
+                            penalty = config.r1_gamma / 2 * progan.r1_penalty(D, real, **kw)  # on what D saw
+                            loss_d = loss_d + config.r1_every * penalty
+                if FD is not None:  # the same augmented images, through the frozen VGG19: only the heads learn
+                    with torch.no_grad():
+                        seen_real, seen_fake = FD.features(real), FD.features(fake)
+                    f_real, f_fake = FD.judge(seen_real).float(), FD.judge(seen_fake).float()  # [n, K]
+                    loss_d = loss_d + projected.d_loss_hinge(f_real, f_fake)
+            for opt in (opt_d, opt_f):
+                if opt is not None:
+                    opt.zero_grad(set_to_none=True)
             loss_d.backward()
-            opt_d.step()
+            for opt in (opt_d, opt_f):
+                if opt is not None:
+                    opt.step()
             penalty = penalty.detach()  # kept for the log; its graph is not
 
-            D.requires_grad_(False)
+            judges = [m for m in (D, FD) if m is not None]
+            for m in judges:
+                m.requires_grad_(False)
             with autocast:  # G step, on the same z
-                d_gen = D(aug(G(z, **kw)), **kw).float()
-                loss_g = progan.g_loss_wgan(d_gen) if model.loss == "wgan-gp" else progan.g_loss_ns(d_gen)
+                seen = aug(G(z, **kw))
+                loss_g = zero
+                if D is not None:
+                    d_gen = D(seen, **kw).float()
+                    loss_g = progan.g_loss_wgan(d_gen) if model.loss == "wgan-gp" else progan.g_loss_ns(d_gen)
+                if FD is not None:  # G's gradient flows back through the frozen VGG19
+                    loss_g = loss_g + config.d_feature_weight * projected.g_loss_hinge(FD(seen).float())
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
-            D.requires_grad_(True)
+            for m in judges:
+                m.requires_grad_(True)
             step, shown = step + 1, shown + n
             beta = config.ema_beta  # StyleGAN2-ADA's ramp-up: early on, G_ema must not average in the random init
             if config.ema_rampup is not None:
@@ -387,7 +459,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             last = shown >= total or run.out_of_time()  # the schedule or the time limit ends the run here
             stopped = False
             if step % config.log_every == 0 or last:
-                values = (loss_d, loss_g, penalty, d_real.mean(), d_fake.mean())
+                values = (loss_d, loss_g, penalty, d_real.mean(), d_fake.mean(), f_real.mean(), f_fake.mean())
                 losses = dict(zip(LOG_FIELDS[5:-1], (round(float(v.detach()), 5) for v in values), strict=True))
                 run.write([step, round(shown / 1000, 3), k, round(alpha, 4), n, *losses.values(), round(elapsed, 1)])
                 stopped = callback is not None and bool(callback(TrainProgress(step, shown, total, k, alpha, losses)))

@@ -1,5 +1,6 @@
 """ProGAN / DCGAN training: the progressive schedule, exact resume, shipped G_ema, on a few real faces."""
 
+import copy
 import csv
 import json
 import shutil
@@ -62,7 +63,13 @@ def test_schedule_grows_with_fade_ins():
 @pytest.mark.parametrize(
     "kw, match",
     [
-        ({"bf16": True}, "CUDA"),
+        ({"bf16": True, "device": "mps"}, "CUDA or CPU"),
+        ({"d_backbone": "resnet"}, "d_backbone"),
+        ({"d_backbone": "vgg19", "d_layers": "relu9_1"}, "Unknown VGG19 layers"),
+        ({"d_backbone": "vgg19", "d_layers": ""}, "at least one VGG19 layer"),
+        ({"d_backbone": "vgg19", "d_feature_lr": 0.0}, "must be > 0"),
+        ({"d_pixel": False}, "no discriminator"),
+        ({"d_backbone": "vgg19", "model": DCGANConfig(img_resolution=16)}, "not the DCGAN"),
         ({"batch_per_res": "4-8"}, "batch_per_res"),
         ({"batch_per_res": "4:0"}, ">= 1"),
         ({"crop_box": "0,0,10,20"}, "square"),
@@ -227,3 +234,102 @@ def test_r1_regularises_d_every_r1_every_steps(faces, tmp_path):
     assert json.loads((run / "config.json").read_text())["r1_gamma"] == 10.0
     plain_rows = list(csv.DictReader(open(tmp_path / "plain" / "log.csv")))
     assert all(float(r["penalty"]) == 0 for r in plain_rows)
+
+
+# ----------------------------------------------------------------------------- the feature discriminator (#22)
+
+FEATURES = {"d_backbone": "vgg19", "d_layers": "relu2_1,relu3_1", "d_feature_size": 32, "d_feature_width": 8}
+
+
+def test_feature_discriminator_trains_its_heads_only(vgg):
+    from stylegan_lib.projected import FeatureDiscriminator, d_loss_hinge, g_loss_hinge
+
+    backbone = copy.deepcopy(vgg)
+    torch.manual_seed(0)
+    FD = FeatureDiscriminator(backbone, layers=("relu2_1", "relu3_1"), size=32, width=8)
+    assert {k.split(".")[0] for k in FD.state_dict()} == {"heads", "scales"}  # no VGG19 tensor in its state
+    assert len(list(FD.parameters())) == sum(1 for _ in FD.heads.parameters())
+    real, fake = torch.rand(4, 3, 16, 16) * 2 - 1, (torch.rand(4, 3, 16, 16) * 2 - 1).requires_grad_(True)
+    FD.calibrate(real)
+    seen = FD.backbone(F.interpolate((real + 1) / 2, size=32, mode="bilinear"), ["relu2_1", "relu3_1"])
+    expected = [float(seen[n].double().square().mean().sqrt()) for n in ("relu2_1", "relu3_1")]
+    assert FD.scales.tolist() == pytest.approx(expected, rel=1e-5)
+    logits = FD(fake)
+    assert logits.shape == (4, 16 + 16)  # 32-px input: relu2_1 16x16 and relu3_1 8x8, each head down to 4x4
+    (d_loss_hinge(FD(real), logits) + g_loss_hinge(logits)).backward()
+    assert all(p.grad is None for p in backbone.parameters())  # frozen: no gradient reaches VGG19
+    assert all(p.grad is not None for p in FD.parameters()) and fake.grad is not None  # heads and G's image get one
+
+
+def test_hinge_losses_by_hand():
+    from stylegan_lib.projected import d_loss_hinge, g_loss_hinge
+
+    real, fake = torch.tensor([[2.0, 0.5], [-1.0, 1.0]]), torch.tensor([[-3.0, 0.0], [0.5, -1.0]])
+    # real: relu(1 - x) = 0, 0.5, 2, 0 -> 0.625; fake: relu(1 + x) = 0, 1, 1.5, 0 -> 0.625
+    assert float(d_loss_hinge(real, fake)) == pytest.approx(1.25)
+    assert float(g_loss_hinge(fake)) == pytest.approx(0.875)
+
+
+def test_feature_run_keeps_vgg19_frozen_and_out_of_the_checkpoints(faces, tmp_path, vgg_weights_file, monkeypatch):
+    from safetensors.torch import load_file as load_weights
+
+    from stylegan_lib import progan_train
+
+    built, build = [], progan_train.build_vgg19
+
+    def spy(*args, **kw):  # the trainer's own VGG19, kept for inspection
+        built.append(build(*args, **kw))
+        return built[-1]
+
+    monkeypatch.setattr(progan_train, "build_vgg19", spy)
+    run = tmp_path / "run"
+    weights = train_progan(config(faces, run, model=replace(TINY, loss="ns"), d_backbone_weights=str(vgg_weights_file),
+                                  augment="translation", **FEATURES))  # fmt: skip
+    (backbone,) = built
+    assert all(p.grad is None and not p.requires_grad for p in backbone.parameters())
+    original = load_weights(str(vgg_weights_file))
+    assert all(torch.equal(v, original[k].float()) for k, v in backbone.state_dict().items())  # never stepped
+    assert set(load_file(str(weights))) == set(progan.Generator(TINY).state_dict())  # G_ema only
+    state = checkpointing.load_state(run)
+    assert {k.split(".")[0] for k in state["D_feat"]} == {"heads", "scales"}
+    assert not any(k.startswith("features") for k in state["D_feat"]) and "D" in state
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert all(float(r["f_real"]) != 0 and float(r["d_real"]) != 0 for r in rows)  # both discriminators judged
+    info = json.loads((run / "config.json").read_text())
+    assert info["d_backbone"] == "vgg19" and info["d_pixel"] is True
+
+
+@pytest.mark.parametrize("extra", [{}, {"d_pixel": False, "bf16": True}])
+def test_feature_run_resumes_bit_identical(faces, tmp_path, vgg_weights_file, extra):
+    kw = {"model": replace(TINY, loss="ns"), "augment": "color,translation,cutout", **FEATURES, **extra,
+          "d_backbone_weights": str(vgg_weights_file)}  # fmt: skip
+    straight = train_progan(config(faces, tmp_path / "straight", **kw))
+    train_progan(config(faces, tmp_path / "resumed", **kw), callback=lambda p: p.step == 4)
+    resumed = train_progan(config(faces, tmp_path / "resumed", **kw))
+    a, b = load_file(str(straight)), load_file(str(resumed))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    heads_a = checkpointing.load_state(tmp_path / "straight")["D_feat"]
+    heads_b = checkpointing.load_state(tmp_path / "resumed")["D_feat"]
+    assert all(torch.equal(heads_a[k], heads_b[k]) for k in heads_a)
+    if not extra:  # a run with the feature D differs from one without it
+        plain = load_file(
+            str(train_progan(config(faces, tmp_path / "plain", model=kw["model"], augment=kw["augment"])))
+        )
+        assert any(not torch.equal(plain[k], a[k]) for k in a)
+    else:
+        assert "D" not in checkpointing.load_state(tmp_path / "straight")  # Projected GAN: no ProGAN D at all
+    with pytest.raises(ValueError, match="other discriminators"):
+        train_progan(config(faces, tmp_path / "straight", **{**kw, "d_pixel": not kw.get("d_pixel", True)}))
+
+
+def test_bf16_autocast_on_cpu_tracks_float32(faces, tmp_path, vgg_weights_file):
+    # the first step's losses (same init, same batch) in bf16 autocast against float32
+    kw = {"model": replace(TINY, loss="ns"), **FEATURES, "d_backbone_weights": str(vgg_weights_file)}
+    rows = {}
+    for bf16 in (False, True):
+        train_progan(config(faces, tmp_path / str(bf16), bf16=bf16, **kw), callback=lambda p: p.step == 3)
+        rows[bf16] = list(csv.DictReader(open(tmp_path / str(bf16) / "log.csv")))
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "f_real", "f_fake"):
+        a, b = float(rows[False][0][key]), float(rows[True][0][key])
+        assert b == pytest.approx(a, rel=0.05, abs=0.02), key
+    assert any(rows[False][0][k] != rows[True][0][k] for k in ("loss_d", "loss_g"))  # bf16 did run
