@@ -46,13 +46,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from . import checkpointing, hub, progan, projected
+from . import checkpointing, progan, projected
 from .augment import diff_augment, parse_policy
 from .data import list_images
 from .images import save_png
 from .progan import DCGANConfig, ProGANConfig
 from .training import RunLog
-from .vgg import build_vgg19
+from .vgg import load_vgg19
 
 LOG_FIELDS = (
     *("step", "kimg", "stage", "alpha", "batch", "loss_d", "loss_g", "penalty", "d_real", "d_fake"),
@@ -327,9 +327,9 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
         D = opt_d = None
     FD = opt_f = None  # the discriminator on frozen VGG19 features (projected.py), with its own optimiser
     if config.d_backbone:
-        vgg = build_vgg19(hub.resolve("vgg19-caffe", path=config.d_backbone_weights), device=device)
-        if channels_last:
-            vgg = vgg.to(memory_format=torch.channels_last)
+        vgg = load_vgg19("caffe", path=config.d_backbone_weights, device=device)  # frozen, cached per process
+        if channels_last:  # a copy: the cached VGG19 is shared with the rest of the process
+            vgg = copy.deepcopy(vgg).to(memory_format=torch.channels_last)
         layers = projected.parse_layers(config.d_layers)
         FD = projected.FeatureDiscriminator(vgg, layers=layers, size=config.d_feature_size,
                                             width=config.d_feature_width).to(device)  # fmt: skip

@@ -238,7 +238,7 @@ def test_r1_regularises_d_every_r1_every_steps(faces, tmp_path):
 
 # ----------------------------------------------------------------------------- the feature discriminator (#22)
 
-FEATURES = {"d_backbone": "vgg19", "d_layers": "relu2_1,relu3_1", "d_feature_size": 32, "d_feature_width": 8}
+FEATURES = {"d_backbone": "vgg19", "d_layers": "relu2_1,relu3_1", "d_feature_size": 16, "d_feature_width": 8}
 
 
 def test_feature_discriminator_trains_its_heads_only(vgg):
@@ -275,13 +275,13 @@ def test_feature_run_keeps_vgg19_frozen_and_out_of_the_checkpoints(faces, tmp_pa
 
     from stylegan_lib import progan_train
 
-    built, build = [], progan_train.build_vgg19
+    built, build = [], progan_train.load_vgg19
 
     def spy(*args, **kw):  # the trainer's own VGG19, kept for inspection
         built.append(build(*args, **kw))
         return built[-1]
 
-    monkeypatch.setattr(progan_train, "build_vgg19", spy)
+    monkeypatch.setattr(progan_train, "load_vgg19", spy)
     run = tmp_path / "run"
     weights = train_progan(config(faces, run, model=replace(TINY, loss="ns"), d_backbone_weights=str(vgg_weights_file),
                                   augment="translation", **FEATURES))  # fmt: skip
