@@ -14,11 +14,18 @@ endpoint; ``?tab=...&...`` links restore a tab's settings (webapp/share.py).
 
 from __future__ import annotations
 
+# `spaces` before anything else: on a ZeroGPU Space importing it patches torch so that the app sees
+# the GPU its handlers get (webapp/common.py decides the device and limits from that).
+try:
+    import spaces  # noqa: F401
+except ImportError:
+    pass
+
 import os
 
 import gradio as gr
 
-from webapp import compare_tab, nst_tab, progan_tab, vangogh_tab
+from webapp import about, compare_tab, nst_tab, progan_tab, vangogh_tab
 from webapp.common import DEVICE, OUTPUT_MAX_AGE_S
 from webapp.share import ShareLinks
 
@@ -52,6 +59,9 @@ def build_demo() -> gr.Blocks:
                 with gr.Tab(title, id=tab_id, elem_id=f"tab-{tab_id}"):
                     module.build(demo, share)
         share.wire(demo, tabs)
+        with gr.Accordion("About and credits: the methods, their papers, the model cards", open=False,
+                          elem_id="about"):  # fmt: skip
+            gr.Markdown(about.text())
     return demo
 
 

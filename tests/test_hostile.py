@@ -39,7 +39,7 @@ pytestmark = pytest.mark.timeout(300)
 
 NST = dict(log_alpha=4, log_beta=-2, tv_weight=50, steps=1, size=64, optimizer="adam",
            preserve_colors=False, num_scales=1, seed=0)  # fmt: skip
-COMBO = "Siamese GAN, Combo-trained (seed 000)"
+COMBO = "Siamese GAN, Combo-trained"
 NST_SIZE = NST["size"]
 INPUT_PIXELS = LIMITS.input_pixels
 TRANSLATE_PIXELS = LIMITS.translate_pixels  # the server runs on this machine's device, as the tests
@@ -426,7 +426,8 @@ def test_server_is_still_up_and_nothing_leaked(app_server, app_process, app_tmp,
     assert new_outputs == {p.name for p in ledger.downloads}
 
     # Nothing else in the app's TMPDIR: no decoder scratch files, no half-written outputs.
-    known = ("gradio", "stylegan_lib_app_", "torchinductor_")  # the last: torch's compile cache, one per user
+    known = ("gradio", "stylegan_lib_app_", "stylegan_lib_stop_", "torchinductor_")  # torchinductor_: torch's
+    # compile cache, one per user; stylegan_lib_stop_: the Stop flags (webapp.common.STOP_FLAGS)
     stray = [p.name for p in app_tmp.iterdir() if not p.name.startswith(known)]
     assert not stray, f"stray files in the app's temp folder: {stray}"
 

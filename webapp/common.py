@@ -1,12 +1,28 @@
 """What every tab shares: the device and its limits, uploads, output files, Stop, time budget.
 
 Nothing is loaded at import time: weights are resolved on first use (stylegan_lib.hub).
+
+On a ZeroGPU Space (the ``spaces`` package with ``SPACES_ZERO_GPU``) each ``@gpu`` handler runs in
+a worker process that ``spaces`` forks and lends a GPU to; the main process serves the page. So
+Stop is a file both processes see (:class:`StopFlag`), and the handler's measured job times
+travel back with its results to teach the main process's cost model (:func:`gpu`).
 """
 
 from __future__ import annotations
 
+# `spaces` first: on ZeroGPU importing it patches torch so that the main process sees the GPU the
+# handlers will get (it must come before anything initialises CUDA).
+try:
+    import spaces
+    from spaces.config import Config as _SpacesConfig
+except ImportError:
+    spaces = _SpacesConfig = None
+
 import atexit
 import contextlib
+import functools
+import hashlib
+import inspect
 import os
 import shutil
 import tempfile
@@ -23,7 +39,16 @@ from stylegan_lib.images import ImageError, open_image, save_png
 from stylegan_lib.predict import CostModel, Estimate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+ZERO_GPU = bool(_SpacesConfig is not None and _SpacesConfig.zero_gpu)  # a ZeroGPU Space
+
+
+def work_device() -> str:
+    """The device jobs run on: CUDA where torch sees a GPU. On ZeroGPU the main process sees it
+    through spaces' patch (the GPU each handler gets in its worker), the worker the real one."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+DEVICE = work_device()
 
 
 @dataclass(frozen=True)
@@ -63,16 +88,87 @@ OUTPUTS = Path(tempfile.mkdtemp(prefix="stylegan_lib_app_"))
 atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
 OUTPUT_MAX_AGE_S = 3600
 PROGRESS = gr.Progress()  # default of the handlers' progress argument: Gradio injects a tracker
-_stop_events: dict[str, threading.Event] = {}  # session hash -> stop request of its running job
+STOP_FLAGS = Path(tempfile.mkdtemp(prefix="stylegan_lib_stop_"))  # made before spaces forks its workers
+atexit.register(shutil.rmtree, STOP_FLAGS, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _Remote:
+    """A handler's value as it leaves a ZeroGPU worker, with the job times measured there."""
+
+    value: object
+    observations: tuple[tuple[str, float, float], ...]  # (task, units, seconds) for COSTS.observe
+    only_observations: bool = False  # a generator's last message: times measured after its last value
+
+
+_worker_observations: list[tuple[str, float, float]] | None = None  # set while a ZeroGPU worker runs a job
+
+
+def _drain() -> tuple[tuple[str, float, float], ...]:
+    found = tuple(_worker_observations or ())
+    if _worker_observations is not None:
+        _worker_observations.clear()
+    return found
+
+
+def _learn(remote: _Remote):
+    for observation in remote.observations:
+        COSTS.observe(*observation)
+    return remote.value
+
+
+def _check_device() -> None:
+    # where the work runs: a job planned for the GPU (limits, sizes) never silently runs on a CPU
+    if DEVICE == "cuda" and not torch.cuda.is_available():
+        raise gr.Error("No GPU is available to this job right now; try again in a minute.")
 
 
 def gpu(*, duration: int = 60):
-    """``spaces.GPU(duration=...)`` on a ZeroGPU Space (the ``spaces`` package), else a no-op."""
-    try:
-        import spaces
-    except ImportError:
-        return lambda func: func
-    return spaces.GPU(duration=duration)
+    """A handler that needs the GPU: on a ZeroGPU Space ``spaces.GPU(duration=...)`` runs it in a
+    worker process with a GPU, and the job times it measures there come back with its results to
+    the main process's cost model; elsewhere the handler itself (a no-op decorator)."""
+
+    def decorate(func):
+        if not ZERO_GPU:
+            return func
+        if inspect.isgeneratorfunction(func):
+
+            def in_worker(*args, **kwargs):
+                global _worker_observations
+                _worker_observations = []
+                _check_device()
+                for item in func(*args, **kwargs):
+                    yield _Remote(item, _drain())
+                if _worker_observations:
+                    yield _Remote(None, _drain(), only_observations=True)
+
+            remote = spaces.GPU(duration=duration)(in_worker)
+
+            @functools.wraps(func)
+            def handler(*args, **kwargs):
+                for item in remote(*args, **kwargs):
+                    value = _learn(item)
+                    if not item.only_observations:
+                        yield value
+
+            return handler
+
+        def in_worker(*args, **kwargs):
+            global _worker_observations
+            _worker_observations = []
+            _check_device()
+            value = func(*args, **kwargs)
+            return _Remote(value, _drain())
+
+        remote = spaces.GPU(duration=duration)(in_worker)
+
+        @functools.wraps(func)
+        def handler(*args, **kwargs):
+            return _learn(remote(*args, **kwargs))
+
+        return handler
+
+    return decorate
 
 
 def upload_path(upload) -> str | None:
@@ -122,23 +218,60 @@ def save(image, prefix: str = "stylized") -> str:
     return str(save_png(image, output_path(prefix, ".png")))
 
 
+def _session_file(request, suffix: str) -> Path | None:
+    key = getattr(request, "session_hash", None)
+    if not key:
+        return None
+    return STOP_FLAGS / (hashlib.sha256(str(key).encode()).hexdigest()[:32] + suffix)  # any text -> a safe name
+
+
+class StopFlag:
+    """A stop request for one session's running jobs, seen by every process: a file in STOP_FLAGS.
+
+    A ZeroGPU handler runs in a forked worker while Stop is clicked in the main process, so a
+    threading.Event cannot carry it. request_stop writes the session's stop file while one of its
+    jobs runs; the file goes when the session's last job ends. ``set`` (streaming's own
+    wind-down) stops this job only.
+    """
+
+    def __init__(self, request):
+        self._local = threading.Event()
+        self._stop = _session_file(request, ".stop")
+
+    def set(self) -> None:
+        self._local.set()
+
+    def is_set(self) -> bool:
+        return self._local.is_set() or (self._stop is not None and self._stop.exists())
+
+
+def _jobs(stem: str) -> list[Path]:
+    return list(STOP_FLAGS.glob(f"{stem}.*.job"))
+
+
 @contextlib.contextmanager
 def stop_event(request: gr.Request | None):
-    """A stop flag for this session's job, set by a Stop button (request_stop)."""
-    event, key = threading.Event(), getattr(request, "session_hash", None)
-    if key:
-        _stop_events[key] = event
+    """A stop flag for this session's job, set by a Stop button (request_stop) from any process."""
+    flag = StopFlag(request)
+    running = _session_file(request, f".{os.getpid()}-{threading.get_ident()}-{time.time_ns()}.job")
+    stem = running.name.split(".", 1)[0] if running is not None else ""
+    if running is not None:
+        if not _jobs(stem):  # a stop file left by a request that came as the last job ended
+            (STOP_FLAGS / f"{stem}.stop").unlink(missing_ok=True)
+        running.touch()  # request_stop writes a stop file only while a job of the session runs
     try:
-        yield event
+        yield flag
     finally:
-        if key and _stop_events.get(key) is event:
-            del _stop_events[key]
+        if running is not None:
+            running.unlink(missing_ok=True)
+            if not _jobs(stem):  # the session's last job: its stop file goes too
+                (STOP_FLAGS / f"{stem}.stop").unlink(missing_ok=True)
 
 
 def request_stop(request: gr.Request = None) -> str:
-    event = _stop_events.get(request.session_hash) if request is not None else None
-    if event is not None:
-        event.set()
+    stop = _session_file(request, ".stop")
+    if stop is not None and _jobs(stop.name.split(".", 1)[0]):
+        stop.touch()
     return "Stopping after the current step…"
 
 
@@ -166,4 +299,7 @@ def timed(task: str, units: float):
     """Time a job and teach the cost model (only when it finishes without an error)."""
     started = time.perf_counter()
     yield
-    COSTS.observe(task, units, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    COSTS.observe(task, units, seconds)
+    if _worker_observations is not None:  # in a ZeroGPU worker: the main process learns it too (gpu())
+        _worker_observations.append((task, float(units), seconds))
