@@ -17,15 +17,20 @@ from stylegan_lib.images import fit_longest_side, pil_to_tensor, tensor_to_pil
 from stylegan_lib.nst import stylize
 from stylegan_lib.predict import format_seconds
 
-from . import metrics, nst_tab, vangogh_tab
+from . import examples, metrics, nst_tab, vangogh_tab
 from .common import COSTS, DEVICE, LIMITS, PROGRESS, gpu, open_upload, timed, vgg
 from .layout import example_pairs, image_input
 from .share import ShareLinks
 
-STYLE_METHODS = {"gatys": "Gatys NST (seed 001)", "adain": nst_tab.FAST_LABEL}  # these also need a style image
-TASKS = {"gatys": "nst", "adain": "adain"}  # method -> cost-model task; the GANs: vangogh_tab.cost_task
+STYLE_METHODS = {  # these also need a style image
+    "gatys": "Gatys style transfer",
+    "adain": nst_tab.FAST_LABEL,
+    "magenta": nst_tab.MAGENTA_LABEL,
+}
+# method -> cost-model task (Magenta: AdaIN's figures, an upper bound); the GANs: vangogh_tab.cost_task
+TASKS = {"gatys": "nst", "adain": "adain", "magenta": "adain"}
 GAN_NORM = "image"  # the GANs run with the whole photo's statistics, as the Van Gogh tab's default
-WEIGHTS = {"gatys": "vgg19-caffe", "adain": "adain-decoder"}  # the GANs: translate.METHODS
+WEIGHTS = {"gatys": "vgg19-caffe", "adain": "adain-decoder", "magenta": "magenta-arbitrary"}  # GANs: translate
 
 
 def methods() -> dict[str, str]:
@@ -89,6 +94,9 @@ def run_compare(photo, style, chosen, steps, seed, progress=PROGRESS):
         elif name == "adain":
             result, _ = nst_tab.fast_stylize(img, style_img, side=max(img.size), alpha=1.0, preserve_colors=False)
             tile = None
+        elif name == "magenta":
+            result, _ = nst_tab.magenta_stylize(img, style_img, side=max(img.size), strength=1.0, preserve_colors=False)
+            tile = None
         else:
             done = vangogh_tab.paint(img, name, overlap=0, norm=GAN_NORM)
             result, tile = done.image, done.seam_tile
@@ -117,8 +125,9 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
             share.button("compare", {"photo": photo, "style": style, "methods": chosen, "steps": steps, "seed": seed})
         with gr.Column():
             gallery = gr.Gallery(label=f"Side by side (longest side {LIMITS.compare_side} px)", columns=3,
-                                 format="png", elem_id="compare-gallery")  # fmt: skip
-            table = gr.Markdown(elem_id="compare-table")
+                                 format="png", elem_id="compare-gallery",
+                                 value=examples.gallery("compare"))  # fmt: skip
+            table = gr.Markdown(examples.text("compare", "table"), elem_id="compare-table")
     gr.Examples(
         example_pairs(
             ("content_picos_de_europa.jpg", "style_autumn_tree.jpg"),

@@ -23,6 +23,7 @@ from stylegan_lib.nst import (
 from stylegan_lib.predict import nst_units
 from stylegan_lib.streaming import Finished, stream
 
+from . import examples
 from .common import (
     COSTS,
     DEVICE,
@@ -227,6 +228,55 @@ def run_fast_beside(content, style, alpha, size, preserve_colors):
         return None, f"Fast model: {exc.message}", None
 
 
+MAGENTA_LABEL = "Magenta arbitrary stylization (Ghiasi et al. 2017)"
+MAGENTA_NOTE = "Magenta's TFLite model, converted: see checkpoints/magenta-arbitrary/README.md"
+
+
+def magenta_stylize(content: Image.Image, style: Image.Image, *, side: int, strength: float, preserve_colors: bool):
+    """(result, seconds): Magenta's arbitrary stylization at longest side ``side`` (as Gatys' size)."""
+    import torch
+
+    from stylegan_lib.magenta import load_magenta, stylize_magenta
+
+    if not 0.0 <= float(strength) <= 1.0:
+        raise gr.Error(f"Magenta's style strength must be in [0, 1], got {strength}.")
+    dtype = torch.bfloat16 if DEVICE == "cpu" else torch.float32  # AMX: 2x faster, < 1/255 on average
+    try:
+        model = load_magenta(device=DEVICE, dtype=dtype)
+    except WEIGHTS_ERRORS as exc:
+        raise gr.Error(str(exc)) from None
+    content = fit_longest_side(content, int(side))
+    check_budget("adain", content.width * content.height / 1e6)  # Magenta costs less than AdaIN: an upper bound
+    started = time.perf_counter()
+    result = stylize_magenta(pil_to_tensor(content), [pil_to_tensor(style)], model=model, strength=float(strength),
+                             preserve_colors=bool(preserve_colors), device=DEVICE, dtype=dtype)  # fmt: skip
+    return tensor_to_pil(result), time.perf_counter() - started
+
+
+@gpu(duration=30)
+def run_magenta(content, style, strength, size, preserve_colors):
+    """Magenta on the same content, style and size as the Gatys run, with its time."""
+    content_img, style_img = open_upload(content, "content"), open_upload(style, "style")
+    if not 16 <= int(size) <= LIMITS.max_size:
+        raise gr.Error(f"On {DEVICE} the size must be 16-{LIMITS.max_size} px.")
+    result, seconds = magenta_stylize(content_img, style_img, side=int(size), strength=strength,
+                                      preserve_colors=preserve_colors)  # fmt: skip
+    status = f"{MAGENTA_LABEL}: {result.width}×{result.height} in {seconds:.2f} s on {DEVICE}, "
+    status += f"strength {float(strength):.2f}."
+    return result, status, save(result, "magenta")
+
+
+def run_magenta_beside(content, style, strength, size, preserve_colors):
+    """Magenta next to a Gatys or AdaIN run: problems go to its status line, never a second error toast."""
+    reason = hub.availability("magenta-arbitrary")
+    if reason is not None:
+        return None, f"Magenta not available: {reason}", None
+    try:
+        return run_magenta(content, style, strength, size, preserve_colors)
+    except gr.Error as exc:
+        return None, f"Magenta: {exc.message}", None
+
+
 def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
     """The tab's layout and events (inside the app's gr.Blocks)."""
     with gr.Row():
@@ -277,18 +327,23 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
                 },
             )
         with gr.Column():
-            nst_output = gr.Image(label="Result", format="png", interactive=False, elem_id="nst-output")
+            nst_output = gr.Image(label="Result", format="png", interactive=False, elem_id="nst-output",
+                                  value=examples.file("nst", "result"))  # fmt: skip
             nst_estimate = gr.Markdown(elem_id="nst-estimate")
-            nst_status = gr.Markdown(elem_id="nst-status")
+            nst_status = gr.Markdown(examples.text("nst", "status"), elem_id="nst-status")
             nst_file = gr.File(label="Full-size PNG", interactive=False)
         with gr.Column():
             fast_output = gr.Image(label=f"Fast: {FAST_LABEL}, {FAST_NOTE}", format="png", interactive=False,
-                                   elem_id="nst-fast-output")  # fmt: skip
+                                   elem_id="nst-fast-output", value=examples.file("nst", "fast"))  # fmt: skip
             fast_alpha = gr.Slider(0, 1, value=1, step=0.05, label="Fast model's style strength α",
                                    elem_id="nst-fast-alpha")  # fmt: skip
             fast_run = gr.Button("Fast stylise only", elem_id="nst-fast-run")
-            fast_status = gr.Markdown(elem_id="nst-fast-status")
+            fast_status = gr.Markdown(examples.text("nst", "fast_status"), elem_id="nst-fast-status")
             fast_file = gr.File(label="Fast result PNG", interactive=False)
+            magenta_output = gr.Image(label=f"Fast: {MAGENTA_LABEL}, {MAGENTA_NOTE}", format="png",
+                                      interactive=False, elem_id="nst-magenta-output")  # fmt: skip
+            magenta_status = gr.Markdown(elem_id="nst-magenta-status")
+            magenta_file = gr.File(label="Magenta result PNG", interactive=False)
     grid = gr.Gallery(label="α/β ratio grid (small, fast previews)", columns=5, format="png", elem_id="nst-grid")
     gr.Examples(
         example_pairs(
@@ -328,4 +383,10 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
     beside = {**fast, "fn": run_fast_beside, "api_visibility": "private"}
     nst_run.click(**beside)  # Stylise shows the fast result beside Gatys' too
     fast_alpha.release(**beside)
+    magenta = dict(fn=run_magenta, inputs=[content, style, fast_alpha, size, preserve_colors],
+                   outputs=[magenta_output, magenta_status, magenta_file], preprocess=False)  # fmt: skip
+    fast_run.click(**magenta, api_name="nst_magenta")  # both fast methods, each with its time
+    magenta_beside = {**magenta, "fn": run_magenta_beside, "api_visibility": "private"}
+    nst_run.click(**magenta_beside)
+    fast_alpha.release(**magenta_beside)
     nst_stop.click(request_stop, None, nst_status, queue=False, api_name="nst_stop")
