@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import importlib.util
 import math
 import os
@@ -25,6 +24,7 @@ import torch.nn as nn
 from PIL import Image
 
 from .images import pil_to_tensor, tensor_to_pil
+from .precision import autocast_context, check_autocast
 from .progan import sample_latents
 
 # ----------------------------------------------------------------------------- interpolation
@@ -176,7 +176,7 @@ def closest_latent(
     non-convex search can amplify into a different latent of similar PSNR. Without a callback
     the loop never waits for the GPU until the end.
 
-    ``autocast`` (e.g. ``torch.bfloat16``): G runs under ``torch.autocast`` in that dtype (its
+    ``autocast`` (precision.py; e.g. ``torch.bfloat16``): G runs under ``torch.autocast`` in that dtype (its
     convolutions on the tensor cores at half the bytes); z, Adam, the objective and the kept
     images stay in G's own dtype. None (the default): G runs in its own dtype.
     """
@@ -191,8 +191,7 @@ def closest_latent(
     z_dim = G.z_dim
     if preselect and (init is not None or preselect < restarts):
         raise ValueError(f"preselect must be >= restarts ({restarts}) and cannot be combined with init")
-    if autocast is not None and (not autocast.is_floating_point or autocast.itemsize >= param.dtype.itemsize):
-        raise ValueError(f"autocast must be a float dtype narrower than G's {param.dtype}, got {autocast}")
+    check_autocast(autocast, param.dtype)
     if init is None:
         z = sample_latents(max(restarts, preselect), z_dim=z_dim, seed=seed, device=param.device, dtype=param.dtype)
         if preselect:
@@ -286,12 +285,7 @@ def _best_starts(
 def _render(G: nn.Module, z: torch.Tensor, autocast: torch.dtype | None) -> torch.Tensor:
     """[K, z_dim] -> G's images [K, 3, R, R] in [0, 1], in z's dtype; G under torch.autocast when given."""
     # no cast cache: each weight is cast once per call anyway, and a cache must not outlive a CUDA-graph capture
-    context = (
-        torch.autocast(z.device.type, dtype=autocast, cache_enabled=False)
-        if autocast is not None
-        else contextlib.nullcontext()
-    )
-    with context:
+    with autocast_context(z.device, autocast, cache=False):
         image = G(z)
     return image.to(z.dtype).add(1).div(2).clamp(0, 1)
 

@@ -11,6 +11,8 @@ with the Caffe VGG19 whose input convention the seed's Keras model used. On top:
 L-BFGS, noise init, coarse-to-fine scales, luminance-only transfer (colour preservation,
 Gatys et al. 2016 "Preserving Color in Neural Artistic Style Transfer"), style scale,
 several style images blended by weight, a seed, and early stop through the callback.
+``autocast=torch.bfloat16`` runs VGG19 in bfloat16 (precision.py): the Gram matrices, losses
+and the optimised image stay float32.
 
 Tensors: images are [1, 3, H, W], RGB, range [0, 1].
 """
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 
 from . import losses
 from .images import rgb_to_yiq, yiq_to_rgb
+from .precision import check_autocast
 from .vgg import VGG19Features, load_vgg19, min_input_side
 
 # The seed's Keras layers block5_conv2 and block{1..5}_conv1 include their ReLU.
@@ -132,14 +135,26 @@ def match_luminance(style_y: torch.Tensor, content_y: torch.Tensor) -> torch.Ten
     return ((style_y - s_mean) * content_y.std() / s_std + content_y.mean()).clamp(0, 1)
 
 
+def features(
+    vgg: VGG19Features, image: torch.Tensor, layers: Sequence[str], *, autocast: torch.dtype | None = None
+) -> dict[str, torch.Tensor]:
+    """``vgg(image, layers)``, VGG19 under ``autocast`` when given (:meth:`VGG19Features.forward`); the
+    features come back in ``image``'s dtype, so the Gram matrices and losses accumulate in it."""
+    return vgg(image, layers) if autocast is None else vgg(image, layers, autocast=autocast)
+
+
 def _style_targets(
-    vgg: VGG19Features, styles: Sequence[torch.Tensor], blend: Sequence[float], layers: Sequence[str]
+    vgg: VGG19Features,
+    styles: Sequence[torch.Tensor],
+    blend: Sequence[float],
+    layers: Sequence[str],
+    autocast: torch.dtype | None,
 ) -> list[torch.Tensor]:
     # The Gram matrices of a weighted blend of styles: minimising the MSE to the blend is the
     # same as minimising the blend-weighted sum of MSEs to each style's Grams.
     targets = [0.0] * len(layers)
     for style, weight in zip(styles, blend, strict=True):
-        feats = vgg(style, layers)
+        feats = features(vgg, style, layers, autocast=autocast)
         for i, name in enumerate(layers):
             targets[i] = targets[i] + weight * losses.gram_matrix(feats[name])
     return targets
@@ -170,6 +185,7 @@ def stylize(
     seed: int = 0,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    autocast: torch.dtype | None = None,
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """Stylise ``content`` [1, 3, H, W] in [0, 1] with ``style`` (one image or several).
@@ -180,9 +196,12 @@ def stylize(
     ``lr`` defaults to 0.02 for Adam and 1.0 for L-BFGS. ``vgg`` overrides ``weights`` /
     ``pooling``. ``callback`` gets an :class:`NSTProgress` after every step and may return
     True to stop early; the result so far is returned. Returns [1, 3, h, w] in [0, 1].
+    ``autocast`` (precision.py; e.g. ``torch.bfloat16``): VGG19 runs under torch.autocast in
+    that dtype; Gram matrices, losses, the image and Adam's state stay in ``dtype``.
     """
     styles = [style] if isinstance(style, torch.Tensor) else list(style)
     _check_inputs(content, styles, optimizer=optimizer, init=init, steps=steps, style_scale=style_scale)
+    check_autocast(autocast, dtype)
     blend = _normalised_blend(style_blend, len(styles))
     sides = scale_sides(size=size, num_scales=num_scales, scale_ratio=scale_ratio)
     sizes = [fit_size(content, side) for side in sides]  # as scale_sizes
@@ -204,9 +223,9 @@ def stylize(
             target = target_y.expand(-1, 3, -1, -1)
             scaled_styles = [match_luminance(luminance(s), target_y).expand(-1, 3, -1, -1) for s in scaled_styles]
         with torch.no_grad():
-            feats = vgg(target, content_layers)
+            feats = features(vgg, target, content_layers, autocast=autocast)
             content_targets = [feats[name] for name in content_layers]
-            style_targets = _style_targets(vgg, scaled_styles, blend, style_layers)
+            style_targets = _style_targets(vgg, scaled_styles, blend, style_layers, autocast)
             del feats, scaled_styles
 
         if result is not None:
@@ -219,7 +238,7 @@ def stylize(
                 start = start[:, :1].expand(-1, 3, -1, -1)
         image = start.detach().clone().contiguous().requires_grad_(True)
         objective = _Objective(vgg, content_layers, style_layers, content_targets, style_targets,
-                               content_weight, style_weight, tv_weight)  # fmt: skip
+                               content_weight, style_weight, tv_weight, autocast)  # fmt: skip
         report = functools.partial(reporter, image, scale, (h, w))
         run = _run_adam if optimizer == "adam" else _run_lbfgs
         try:
@@ -228,6 +247,31 @@ def stylize(
             return with_content_colors(image.detach().clamp(0, 1), content, preserve_colors)
         result = image.detach().clamp(0, 1)
     return with_content_colors(result, content, preserve_colors)
+
+
+def loss_at(
+    image: torch.Tensor,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    *,
+    vgg: VGG19Features,
+    style_side: int,
+    content_weight: float = 1e4,
+    style_weight: float = 1e-2,
+    tv_weight: float = 50.0,
+    autocast: torch.dtype | None = None,
+) -> float:
+    """:func:`stylize`'s objective (default layers) at ``image`` [1, 3, h, w]: ``content`` resized to
+    (h, w), one ``style`` at longest side ``style_side``. Judges results of different runs (e.g.
+    float32 against bfloat16) by one measure."""
+    target = resize(content.to(image.dtype), tuple(image.shape[-2:]))
+    with torch.no_grad():
+        content_targets = [features(vgg, target, CONTENT_LAYERS, autocast=autocast)[n] for n in CONTENT_LAYERS]
+        style_image = resize(style.to(image.dtype), fit_size(style, style_side))
+        style_targets = _style_targets(vgg, [style_image], [1.0], STYLE_LAYERS, autocast)
+        objective = _Objective(vgg, CONTENT_LAYERS, STYLE_LAYERS, content_targets, style_targets,
+                               content_weight, style_weight, tv_weight, autocast)  # fmt: skip
+        return objective(image)[0].item()
 
 
 @dataclass
@@ -242,9 +286,10 @@ class _Objective:
     content_weight: float
     style_weight: float
     tv_weight: float
+    autocast: torch.dtype | None = None  # VGG19 only; the losses accumulate in the image's dtype
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        feats = self.vgg(image, (*self.content_layers, *self.style_layers))
+        feats = features(self.vgg, image, (*self.content_layers, *self.style_layers), autocast=self.autocast)
         c = losses.content_loss([feats[n] for n in self.content_layers], self.content_targets)
         s = losses.style_loss([losses.gram_matrix(feats[n]) for n in self.style_layers], self.style_targets)
         tv = losses.tv_loss(image)

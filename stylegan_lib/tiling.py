@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .precision import check_autocast, with_autocast
+
 __all__ = [
     "TileProgress",
     "TranslationStopped",
@@ -263,6 +265,7 @@ def translate_hd(
     callback: Callback | None = None,
     tile_on_device: bool | None = None,
     context: int = 0,
+    autocast: torch.dtype | None = None,
 ) -> np.ndarray:
     """Translate ``image`` tile by tile with ``G``; returns a uint8 (H, W, 3) array of the input's size.
 
@@ -293,6 +296,9 @@ def translate_hd(
     pasting each tile on the CPU (which, on a GPU, costs far more than G). Same tiles, same
     arithmetic, same output; memory on the device is about 2 x 3 bytes per padded pixel plus
     one batch of float tiles.
+
+    ``autocast`` (precision.py; e.g. ``torch.bfloat16``): G runs under torch.autocast in that
+    dtype on channels_last tiles; its output is taken back to ``dtype`` before the blending.
     """
     _check_positive_int("tile", tile)
     _check_positive_int("batch", batch)
@@ -302,6 +308,8 @@ def translate_hd(
         raise ValueError(f"context must be an int >= 0, got {context!r}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    check_autocast(autocast, dtype)
+    G = with_autocast(G, device=device, autocast=autocast)
     src = as_uint8_rgb(image)
     ys = _Axis.layout(src.shape[0], tile=tile, overlap=overlap)
     xs = _Axis.layout(src.shape[1], tile=tile, overlap=overlap)

@@ -47,6 +47,7 @@ from PIL import Image
 
 from .images import lab_to_rgb, pil_to_tensor, rgb_to_lab
 from .instnorm import NormStats
+from .precision import check_autocast, with_autocast
 from .tiling import Callback, TileProgress, as_uint8_rgb, reflect_indices, translate_hd
 
 # method -> checkpoint name in hub.REGISTRY
@@ -242,6 +243,7 @@ def translate_image(
     callback: Callback | None = None,
     norm: str = "tile",
     context: int | None = None,
+    autocast: torch.dtype | None = None,
 ) -> np.ndarray:
     """``image`` (PIL RGB or uint8 (H, W, 3)) through ``G`` -> uint8 (H, W, 3) of the same size.
 
@@ -255,14 +257,19 @@ def translate_image(
     :func:`default_context`); G must have ``norm_stats`` and ``receptive_radius`` (the shipped
     generators do). ``context`` is 0 by default otherwise. A whole frame is reflect-padded to
     multiples of 4 for G and cropped back.
+
+    ``autocast`` (precision.py; e.g. ``torch.bfloat16``): G runs under torch.autocast in that
+    dtype on channels_last input; ``norm="image"``'s statistics are still recorded in ``dtype``.
     """
     _check_norm(norm)
+    check_autocast(autocast, dtype)
     if norm == "image":
         # a PIL RGB photo is thumbnailed as it is (no full-size array and PIL copies); anything else is checked
         source = image if isinstance(image, Image.Image) and image.mode == "RGB" else as_uint8_rgb(image)
         stats = thumbnail_stats(G, source, device=device, dtype=dtype)
         context = default_context(G) if context is None else context
         G = functools.partial(G, norm_stats=stats)
+    G = with_autocast(G, device=device, autocast=autocast)
     if _whole_frame(image, whole_frame_pixels):
         src = _rgb_array(image)
         with torch.inference_mode():
