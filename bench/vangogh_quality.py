@@ -725,6 +725,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--check", action="store_true", help="only check the committed eval.json files")
     args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every weight used here is local: no Hub round trips
     if args.check:
         failures = check()
         print("\n".join(failures) if failures else "every Van Gogh model meets the targets")
