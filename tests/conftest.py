@@ -125,7 +125,7 @@ def app_server(hub_cache):
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
     APP["process"] = proc
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a busy 2-core machine imports gradio and torch slowly
     while True:
         try:
             urllib.request.urlopen(url + "config", timeout=2).read()

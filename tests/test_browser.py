@@ -57,12 +57,14 @@ def _wait_tab(page, tab_id: str) -> None:
     )
 
 
-def _wait_images(page, selector: str) -> None:
-    """Wait until the images under ``selector`` exist and have loaded (complete, naturalWidth > 0)."""
+def _wait_images(page, selector: str, *, replacing: list[str] = ()) -> None:
+    """Wait until the images under ``selector`` exist and have loaded (complete, naturalWidth > 0),
+    none of them still one of the sources in ``replacing`` (what was shown before a job)."""
     page.wait_for_function(
-        """sel => { const imgs = [...document.querySelectorAll(sel)];
-                    return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
-        arg=selector,
+        """([sel, old]) => { const imgs = [...document.querySelectorAll(sel)];
+                    return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0
+                                                               && !old.includes(i.getAttribute('src'))); }""",
+        arg=[selector, list(replacing)],
         timeout=JOB_TIMEOUT_MS,
     )
 
@@ -147,11 +149,19 @@ def test_tab_runs_a_job_in_the_browser(browser, app_server, files, tmp_path, tab
         button.click()
         assert button.get_attribute("aria-selected") == "true"
 
+        # the tab opens on its examples' results: the job's own must replace them
+        shown = page.locator(tab.output).evaluate_all("imgs => imgs.map(i => i.getAttribute('src') || '')")
+        status = page.locator(tab.done[0]).inner_text() if tab.done else ""
         tab.run(page, files)
         if tab.done:
             selector, text = tab.done
-            page.locator(selector).filter(has_text=text).wait_for(timeout=JOB_TIMEOUT_MS)
-        _wait_images(page, tab.output)
+            page.wait_for_function(
+                """([sel, text, before]) => { const el = document.querySelector(sel);
+                                              return el && el.innerText.includes(text) && el.innerText !== before; }""",
+                arg=[selector, text, status],
+                timeout=JOB_TIMEOUT_MS,
+            )
+        _wait_images(page, tab.output, replacing=shown)
         images = page.locator(tab.output).evaluate_all(
             "imgs => imgs.map(i => ({src: i.getAttribute('src') || '', w: i.naturalWidth, h: i.naturalHeight}))"
         )
@@ -171,6 +181,54 @@ def test_tab_runs_a_job_in_the_browser(browser, app_server, files, tmp_path, tab
             shutil.copy(shot, folder / shot.name)
         page.close()
     assert shot.stat().st_size > 0
+
+
+FIRST_VIEW = {  # tab -> the result images it shows before anyone clicks anything (webapp/examples.py)
+    "vangogh": ("#vangogh-output img", "#vangogh-gallery img"),
+    "nst": ("#nst-output img", "#nst-fast-output img"),
+    "progan": ("#progan-face img", "#progan-animation img", "#progan-search-output img"),
+    "compare": ("#compare-gallery img",),
+}
+
+
+def test_first_view_covers_every_tab():
+    import app
+
+    assert set(FIRST_VIEW) == set(app.TABS)
+
+
+@pytest.mark.parametrize("tab_id", list(FIRST_VIEW))
+def test_each_tab_opens_on_its_examples_results(browser, app_server, tab_id):
+    """Opened without a click (the first tab at /, the others by their ?tab= link), every tab
+    shows its examples' results: images the server serves, loaded, of a real size."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        first = tab_id == next(iter(FIRST_VIEW))
+        page.goto(app_server if first else f"{app_server}?tab={tab_id}", wait_until="networkidle", timeout=60_000)
+        _wait_tab(page, tab_id)
+        for selector in FIRST_VIEW[tab_id]:
+            _wait_images(page, selector)
+            images = page.locator(selector).evaluate_all(
+                "imgs => imgs.map(i => ({src: i.getAttribute('src') || '', w: i.naturalWidth, h: i.naturalHeight}))"
+            )
+            assert images and all(i["w"] >= 64 and i["h"] >= 64 for i in images), (selector, images)
+            for image in images:
+                assert "/examples/results/" in image["src"] or "gradio_api/file=" in image["src"], image
+                assert page.request.get(image["src"]).ok, image["src"]
+        assert not errors, errors
+    finally:
+        _screenshot(page, f"first-view-{tab_id}.png")
+        page.close()
+
+
+def _screenshot(page, name: str) -> None:
+    """A full-page screenshot kept in STYLEGAN_LIB_SCREENSHOTS when it names a folder."""
+    folder = os.environ.get("STYLEGAN_LIB_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
 
 
 def test_a_share_link_restores_its_tab_and_settings(browser, app_server, tmp_path):

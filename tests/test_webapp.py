@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 from pathlib import Path
@@ -105,25 +106,61 @@ def test_gpu_decorator_is_a_no_op_without_spaces(monkeypatch):
     assert common.gpu(duration=30)(handler) is handler
 
 
-def test_gpu_decorator_uses_spaces_when_installed(monkeypatch):
-    calls = []
-    fake = types.ModuleType("spaces")
-
-    def GPU(*, duration):  # noqa: N802 (the spaces API)
-        def wrap(func):
-            calls.append((func.__name__, duration))
-            return lambda *a, **k: ("on gpu", func(*a, **k))
-
-        return wrap
-
-    fake.GPU = GPU
-    monkeypatch.setitem(sys.modules, "spaces", fake)
-
+def test_gpu_decorator_is_the_handler_itself_without_zerogpu():
     def handler(x):
         return x + 1
 
-    assert common.gpu(duration=30)(handler)(1) == ("on gpu", 2)
-    assert calls == [("handler", 30)]
+    assert not common.ZERO_GPU and common.gpu(duration=30)(handler) is handler
+
+
+def test_gpu_decorator_on_zerogpu_brings_the_job_times_back(monkeypatch):
+    """On ZeroGPU: spaces.GPU(duration) wraps a function run in the worker; what it returns is pickled back
+    (here in-process: tests/test_zerogpu.py runs the real package), with the times measured there."""
+    import pickle
+
+    calls = []
+
+    def GPU(*, duration):  # noqa: N802 (the spaces API)
+        def wrap(func):
+            calls.append(duration)
+            if inspect.isgeneratorfunction(func):
+                return lambda *a, **k: (pickle.loads(pickle.dumps(item)) for item in func(*a, **k))
+            return lambda *a, **k: pickle.loads(pickle.dumps(func(*a, **k)))
+
+        return wrap
+
+    monkeypatch.setattr(common, "ZERO_GPU", True)
+    monkeypatch.setattr(common, "spaces", types.SimpleNamespace(GPU=GPU))
+    monkeypatch.setattr(common, "COSTS", CostModel("cpu", min_seconds=0.0))
+
+    def handler(x):
+        with common.timed("adain", 2.0):
+            return x + 1
+
+    def streaming(n):
+        with common.timed("nst", 1.0):
+            yield from range(n)
+
+    assert common.gpu(duration=30)(handler)(1) == 2
+    assert list(common.gpu(duration=40)(streaming)(3)) == [0, 1, 2]
+    assert inspect.isgeneratorfunction(common.gpu(duration=40)(streaming))  # Gradio still streams it
+    assert calls == [30, 40, 40]
+    # in one process the "worker" and the main process share COSTS: each job is learnt once by each
+    assert common.COSTS.estimate("adain", 1.0).observed == 2 and common.COSTS.estimate("nst", 1.0).observed == 2
+
+
+def test_stop_flag_is_a_file_per_session():
+    one, two = types.SimpleNamespace(session_hash="one"), types.SimpleNamespace(session_hash="../two")
+    common.request_stop(one)  # no job running: nothing to stop, nothing left behind
+    assert not any(common.STOP_FLAGS.iterdir())
+    with common.stop_event(one) as flag, common.stop_event(two) as other:
+        assert not flag.is_set()
+        common.request_stop(one)
+        assert flag.is_set() and not other.is_set()
+        assert all(p.parent == common.STOP_FLAGS for p in common.STOP_FLAGS.iterdir())  # no path from the hash
+    assert not any(common.STOP_FLAGS.iterdir())
+    with common.stop_event(one) as flag:  # a new job starts clean
+        assert not flag.is_set()
 
 
 # ----------------------------------------------------------------------------- share links

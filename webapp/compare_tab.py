@@ -18,7 +18,7 @@ from stylegan_lib.nst import stylize
 from stylegan_lib.predict import format_seconds
 
 from . import examples, metrics, nst_tab, vangogh_tab
-from .common import COSTS, DEVICE, LIMITS, PROGRESS, gpu, open_upload, timed, vgg
+from .common import AUTOCAST, COSTS, DEVICE, LIMITS, PROGRESS, gpu, open_upload, timed, vgg
 from .layout import example_pairs, image_input
 from .share import ShareLinks
 
@@ -43,7 +43,7 @@ def _gatys(photo: Image.Image, style: Image.Image, *, steps: int, seed: int) -> 
     work = nst_tab.units(photo.height, photo.width, size=side, num_scales=1, steps=steps)
     with timed("nst", work):
         result = stylize(pil_to_tensor(photo), pil_to_tensor(style), vgg=vgg(), steps=steps, size=side, seed=seed,
-                         device=DEVICE)  # fmt: skip
+                         device=DEVICE, autocast=AUTOCAST)  # fmt: skip
     return tensor_to_pil(result)
 
 

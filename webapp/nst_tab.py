@@ -25,6 +25,7 @@ from stylegan_lib.streaming import Finished, stream
 
 from . import examples
 from .common import (
+    AUTOCAST,
     COSTS,
     DEVICE,
     LIMITS,
@@ -62,6 +63,7 @@ def _settings(log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_c
         num_scales=int(num_scales),
         seed=int(seed),
         device=DEVICE,
+        autocast=AUTOCAST,
     )
 
 
@@ -165,6 +167,7 @@ def run_ratio_grid(content, style, log_alpha, tv_weight, optimizer, preserve_col
             preserve_colors=bool(preserve_colors),
             seed=int(seed),
             device=DEVICE,
+            autocast=AUTOCAST,
             vgg=net,
             callback=lambda p: stop.is_set(),
         )

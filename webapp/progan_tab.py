@@ -15,7 +15,9 @@ from stylegan_lib import latent, progan
 from stylegan_lib.images import pil_to_tensor, tensor_to_pil
 from stylegan_lib.streaming import Finished, stream
 
+from . import examples
 from .common import (
+    AUTOCAST,
     DEVICE,
     PROGRESS,
     WEIGHTS_ERRORS,
@@ -132,7 +134,7 @@ def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, pre
 
     def work(callback):
         return latent.closest_latent(G, goal, steps=int(steps), restarts=int(restarts), lr=float(lr),
-                                     preselect=preselect, callback=callback)  # fmt: skip
+                                     preselect=preselect, callback=callback, autocast=AUTOCAST)  # fmt: skip
 
     for item in stream(work):
         if isinstance(item, Finished):
@@ -166,9 +168,11 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
     with gr.Row():
         with gr.Column():
             gr.Markdown("### Random face")
-            pg_seed = gr.Number(value=0, precision=0, label="Latent seed", elem_id="progan-seed")
+            pg_seed = gr.Number(value=0, precision=0, label="Random seed (picks the latent vector)",
+                                elem_id="progan-seed")  # fmt: skip
             pg_run = gr.Button("Generate face", variant="primary", elem_id="progan-run")
-            pg_output = gr.Image(label="Face", format="png", interactive=False, elem_id="progan-face")
+            pg_output = gr.Image(label="Face", format="png", interactive=False, elem_id="progan-face",
+                                 value=examples.file("progan", "face"))  # fmt: skip
             pg_latent = gr.File(label="Latent vector (.npy)", interactive=False)
             pl_upload = gr.File(label="Or render a saved latent vector (.npy), e.g. a search result",
                                 file_types=[".npy"], elem_id="progan-latent-upload")  # fmt: skip
@@ -181,14 +185,16 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
             with gr.Row():
                 pi_steps = gr.Slider(2, MAX_INTERPOLATION_STEPS, value=150, step=1, label="Frames")
                 pi_fps = gr.Slider(5, 60, value=25, step=1, label="Frames per second")
-            pi_method = gr.Radio(["norm-preserving (seed 003)", "slerp"], value="norm-preserving (seed 003)",
-                                 label="Path")  # fmt: skip
+            pi_method = gr.Radio(["norm-preserving", "slerp"], value="norm-preserving", label="Path",
+                                 info="norm-preserving: a straight line, each point rescaled to the start's norm; "
+                                 "slerp: along the sphere")  # fmt: skip
             with gr.Accordion("From / to a saved latent (.npy) instead of a seed", open=False) as pi_saved:
                 with gr.Row():
                     pi_latent_a = gr.File(label="From latent", file_types=[".npy"], elem_id="progan-from-latent")
                     pi_latent_b = gr.File(label="To latent", file_types=[".npy"], elem_id="progan-to-latent")
             pi_run = gr.Button("Animate", variant="primary", elem_id="progan-animate")
-            pi_output = gr.Image(label="Animation", interactive=False, elem_id="progan-animation")
+            pi_output = gr.Image(label="Animation", interactive=False, elem_id="progan-animation",
+                                 value=examples.file("progan", "interpolation"))  # fmt: skip
             pi_files = gr.File(label="GIF / MP4", file_count="multiple", interactive=False)
     gr.Markdown("### Closest latent: which face of the model is nearest to a target?")
     with gr.Row():
@@ -211,9 +217,10 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
             pp_run = gr.Button("Search", variant="primary", elem_id="progan-search")
         with gr.Column():
             pp_output = gr.Image(
-                label="Target | result", format="png", interactive=False, elem_id="progan-search-output"
+                label="Target | result", format="png", interactive=False, elem_id="progan-search-output",
+                value=examples.file("progan", "search"),
             )
-            pp_status = gr.Markdown()
+            pp_status = gr.Markdown(examples.text("progan", "search_status"))
             pp_gif = gr.File(label="Convergence GIF", interactive=False)
             pp_npy = gr.File(label="Latent vector (.npy)", interactive=False, elem_id="progan-search-latent")
             pp_keep = gr.Button("Render this result above (a share link then carries it)", size="sm",

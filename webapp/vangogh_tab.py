@@ -14,8 +14,9 @@ from stylegan_lib.images import fit_longest_side
 from stylegan_lib.predict import format_megapixels, format_seconds
 from stylegan_lib.tiling import seam_score
 
-from . import metrics
+from . import examples, metrics
 from .common import (
+    AUTOCAST,
     COSTS,
     DEVICE,
     LIMITS,
@@ -33,14 +34,14 @@ from .layout import example_pairs, image_input, upload_size
 from .share import ShareLinks
 
 LABELS = {
-    "siamese": "Siamese GAN, Combo-trained (seed 000)",
+    "siamese": "Siamese GAN, Combo-trained",
     "siamese-naive": "Siamese GAN, naive tiles (baseline)",
-    "cyclegan": "CycleGAN (seed 004)",
+    "cyclegan": "CycleGAN",
 }
 METHODS = {LABELS.get(key, key): key for key in translate.METHODS}  # UI label -> translate method
 NORMS = {  # UI label -> translate norm
     "Whole photo (seamless tiles)": "image",
-    "Each tile its own (seed 000's plain tiles)": "tile",
+    "Each tile its own (plain tiles)": "tile",
 }
 DEFAULT_NORM = next(iter(NORMS))
 PREVIEW_SIDE = 2048  # the before/after view; the download is full size
@@ -101,6 +102,7 @@ def paint(img: Image.Image, method: str, *, overlap: int, norm: str = "image", p
     settings = translate.run_settings(method, G, tile, norm=norm, device=DEVICE, overlap=own_overlap,
                                       tile_batch=LIMITS.tile_batch)  # fmt: skip
     settings["overlap"] = overlap = min(settings["overlap"], settings["tile"] // 2)
+    settings["autocast"] = AUTOCAST  # bfloat16 on a CPU with AMX (common.py)
     tile, whole = settings["tile"], settings["whole_frame_pixels"]
     megapixels = img.width * img.height / 1e6
     started = time.perf_counter()
@@ -208,7 +210,8 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
                 value=DEFAULT_NORM,
                 label="Normalisation statistics",
                 info="Whole photo: every tile normalised like the whole frame and computed with context, "
-                "so no tile borders show. Each tile its own: the seed's plain tiling (compare Combo vs naive seams).",
+                "so no tile borders show. Each tile its own: plain tiles, as the Siamese GAN was trained (compare "
+                "Combo-trained against naive-tiles seams).",
                 elem_id="vangogh-norm",
             )
             with gr.Row():
@@ -221,11 +224,13 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
                 "vangogh", {"photo": photo, "method": method, "strength": strength, "overlap": overlap, "norm": norm}
             )
         with gr.Column():
-            output = gr.ImageSlider(label="Before / after", format="jpeg", interactive=False, elem_id="vangogh-output")
-            status = gr.Markdown(elem_id="vangogh-status")
+            output = gr.ImageSlider(label="Before / after", format="jpeg", interactive=False, elem_id="vangogh-output",
+                                    value=examples.pair("vangogh", "before", "after"))  # fmt: skip
+            status = gr.Markdown(examples.text("vangogh", "status"), elem_id="vangogh-status")
             file = gr.File(label="Full-size PNG", interactive=False)
-    compared = gr.Gallery(label="All models on the same photo", columns=4, format="jpeg", elem_id="vangogh-gallery")
-    table = gr.Markdown(elem_id="vangogh-table")
+    compared = gr.Gallery(label="All models on the same photo", columns=4, format="jpeg", elem_id="vangogh-gallery",
+                          value=examples.gallery("vangogh"))  # fmt: skip
+    table = gr.Markdown(examples.text("vangogh", "table"), elem_id="vangogh-table")
     gr.Examples(
         example_pairs(("content_aitzgorri_mountains.jpg",), ("content_picos_de_europa.jpg",)),
         inputs=[photo],
