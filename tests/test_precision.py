@@ -173,3 +173,16 @@ def test_closest_latent_bfloat16_psnr_within_0_2_db(shared_dir):
         assert found[None].psnr > latent.psnr(progan.generate(G, init[:1])[0], target[0]) + 1  # it searched
         diffs.append(found[BF16].psnr - found[None].psnr)
     assert abs(sum(diffs) / len(diffs)) < 0.2 and max(map(abs, diffs)) < 0.3, diffs
+
+
+def test_bfloat16_cpu_priors_are_float32_over_the_measured_ratio():
+    from stylegan_lib.predict import CPU_BF16_RATIO, PRIOR_SOURCES, PRIORS, CostModel
+
+    fast, slow = PRIORS["cpu:bfloat16"], PRIORS["cpu"]
+    assert set(fast) == set(slow)
+    assert fast["nst"] == pytest.approx(slow["nst"] / CPU_BF16_RATIO["nst"], rel=0.01)
+    assert fast["siamese-naive:image"] == pytest.approx(slow["siamese-naive:image"] / CPU_BF16_RATIO["siamese"], 0.01)
+    assert fast["adain"] == slow["adain"]  # the app runs AdaIN in float32
+    assert "bfloat16" in PRIOR_SOURCES["cpu:bfloat16"]["cyclegan:image"]
+    estimate = CostModel("cpu:bfloat16").estimate("nst", 1.0)
+    assert "in bfloat16" in estimate.describe(device="cpu")

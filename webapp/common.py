@@ -36,6 +36,7 @@ import torch
 
 from stylegan_lib import hub
 from stylegan_lib.images import ImageError, open_image, save_png
+from stylegan_lib.precision import fast_autocast, parse_autocast
 from stylegan_lib.predict import CostModel, Estimate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -49,6 +50,11 @@ def work_device() -> str:
 
 
 DEVICE = work_device()
+# The networks' precision (stylegan_lib/precision.py): bfloat16 autocast on a CPU with bfloat16 hardware
+# (AMX), where Gatys, the GAN translators and the face search agree with float32 (BENCHMARKS.md, "CPU
+# bfloat16"); the environment variable STYLEGAN_LIB_PRECISION=float32 (or bfloat16) overrides it.
+_PRECISION = os.environ.get("STYLEGAN_LIB_PRECISION", "auto")
+AUTOCAST = fast_autocast(DEVICE) if _PRECISION == "auto" else parse_autocast(_PRECISION)
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ LIMITS = {
     ),
 }[DEVICE]  # fmt: skip
 
-COSTS = CostModel(DEVICE)
+COSTS = CostModel("cpu:bfloat16" if DEVICE == "cpu" and AUTOCAST is not None else DEVICE)
 OUTPUTS = Path(tempfile.mkdtemp(prefix="stylegan_lib_app_"))
 atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
 OUTPUT_MAX_AGE_S = 3600
