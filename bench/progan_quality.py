@@ -33,11 +33,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
 from stylegan_lib import hub, progan
-from stylegan_lib.kid import feature_scale, kernel_distance, vgg_features
+from stylegan_lib.kid import feature_scale, kernel_distance
 from stylegan_lib.progan_train import FaceImages, parse_box
 from stylegan_lib.vgg import load_vgg19
 
@@ -51,11 +52,23 @@ def _faces(folder: Path, *, num: int, resolution: int, box, seed: int) -> torch.
 FEATURE_SETS = ("relu5_1", "relu1_2+relu5_4", "pixels16")
 
 
-def _feature_parts(vgg, images: torch.Tensor, feature_set: str, *, device) -> dict[str, torch.Tensor]:
-    """{part: [N, d]} raw features of ``images`` [N, 3, R, R] in [0, 1] for one of ``FEATURE_SETS``."""
-    if feature_set == "pixels16":
-        return {"pixels16": F.interpolate(images, size=16, mode="area").flatten(1).double() - 0.5}  # [N, 768]
-    return {layer: vgg_features(vgg, images, layer=layer, device=device) for layer in feature_set.split("+")}
+def _parts(vgg, images: torch.Tensor, feature_sets: list[str], *, device, batch: int = 64) -> dict[str, torch.Tensor]:
+    """{part: [N, d]} raw features of ``images`` [N, 3, R, R] in [0, 1]: every VGG19 layer the sets name
+    (spatial means at 128 px, as :func:`stylegan_lib.kid.vgg_features`, all from one forward pass) and
+    ``pixels16`` (the image averaged to 16x16, centred)."""
+    parts = {}
+    if "pixels16" in feature_sets:
+        parts["pixels16"] = F.interpolate(images, size=16, mode="area").flatten(1).double() - 0.5  # [N, 768]
+    layers = sorted({layer for f in feature_sets if f != "pixels16" for layer in f.split("+")})
+    if layers:
+        chunks = []
+        with torch.no_grad():
+            for chunk in images.split(batch):
+                x = F.interpolate(chunk.to(device=device, dtype=torch.float32), size=(128, 128), mode="bilinear",
+                                  antialias=True, align_corners=False)  # fmt: skip
+                chunks.append({k: v.mean(dim=(2, 3)).double().cpu() for k, v in vgg(x, layers).items()})
+        parts.update({layer: torch.cat([c[layer] for c in chunks]) for layer in layers})
+    return parts
 
 
 def main(argv=None) -> None:
@@ -69,6 +82,9 @@ def main(argv=None) -> None:
     parser.add_argument("--weights", default=None, help="model folder (default: hub.py)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--features", default="relu5_1", help=f"comma-separated, from {', '.join(FEATURE_SETS)}")
+    parser.add_argument(
+        "--reference-cache", type=Path, default=None, help="folder keeping the reference sets' features"
+    )
     args = parser.parse_args(argv)
     feature_sets = [f.strip() for f in args.features.split(",") if f.strip()]
     unknown = [f for f in feature_sets if f not in FEATURE_SETS]
@@ -88,9 +104,21 @@ def main(argv=None) -> None:
 
     vgg = load_vgg19("caffe", device=args.device)
     sets = {"heldout": heldout, "train": train, "blurred": blurred, "generated": generated}
+    everything = {}
+    for name, x in sets.items():
+        key = f"{name}-{args.num}-{args.seed}-{R}-{box}-{','.join(feature_sets)}".replace(" ", "")
+        cached = None if args.reference_cache is None else args.reference_cache / f"{key}.safetensors"
+        if name != "generated" and cached is not None and cached.is_file():
+            everything[name] = load_file(str(cached))
+            continue
+        everything[name] = _parts(vgg, x, feature_sets, device=args.device)
+        if name != "generated" and cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            save_file(everything[name], str(cached))
     by_features = {}
     for feature_set in feature_sets:
-        parts = {name: _feature_parts(vgg, x, feature_set, device=args.device) for name, x in sets.items()}
+        keys = ["pixels16"] if feature_set == "pixels16" else feature_set.split("+")
+        parts = {name: {k: p[k] for k in keys} for name, p in everything.items()}
         # one constant per part for every set, from the held-out faces: the kernel wants order-1 features
         scales = {part: feature_scale(f) for part, f in parts["heldout"].items()}
         features = {name: torch.cat([p[k] / scales[k] for k in p], dim=1) for name, p in parts.items()}
