@@ -33,7 +33,7 @@ VANGOGH_PHOTO = "content_aitzgorri_mountains.jpg"
 NST_PAIR = ("content_picos_de_europa.jpg", "style_autumn_tree.jpg")
 COMPARE_PAIR = ("content_picos_de_europa.jpg", "style_autumn_tree.jpg")
 FACE_SEED, FROM_SEED, TO_SEED, SEARCH_SEED = 0, 0, 1, 7
-GIF_FRAMES, GIF_SIDE = 24, 128
+GIF_FRAMES, GIF_SIDE, GIF_FPS = 12, 96, 6
 
 
 def _manifest() -> dict:
@@ -145,11 +145,11 @@ def make_nst() -> dict:
     }
 
 
-def make_progan() -> dict:
+def _interpolation_gif() -> str:
+    """The app's interpolation between two seeds, shrunk to a small GIF."""
     from . import progan_tab
 
-    face, _ = progan_tab.run_progan_sample(FACE_SEED)
-    gif, _ = progan_tab.run_progan_interpolate(FROM_SEED, TO_SEED, GIF_FRAMES, "norm-preserving", 12)
+    gif, _ = progan_tab.run_progan_interpolate(FROM_SEED, TO_SEED, GIF_FRAMES, "norm-preserving", GIF_FPS)
     with Image.open(gif) as anim:
         frames = []
         for i in range(anim.n_frames):
@@ -157,7 +157,15 @@ def make_progan() -> dict:
             frames.append(anim.convert("RGB").resize((GIF_SIDE, GIF_SIDE), Image.LANCZOS))
     RESULTS.mkdir(parents=True, exist_ok=True)
     frames[0].save(RESULTS / "progan_interpolation.gif", save_all=True, append_images=frames[1:],
-                   duration=round(1000 / 12), loop=0, optimize=True)  # fmt: skip
+                   duration=round(1000 / GIF_FPS), loop=0, optimize=True)  # fmt: skip
+    return "progan_interpolation.gif"
+
+
+def make_progan() -> dict:
+    from . import progan_tab
+
+    face, _ = progan_tab.run_progan_sample(FACE_SEED)
+    _interpolation_gif()
     settings = progan_tab.SEARCH
     search = progan_tab.run_progan_project(None, SEARCH_SEED, False, settings.steps, settings.restarts, settings.lr,
                                            progress=_quiet)  # fmt: skip
@@ -171,15 +179,17 @@ def make_progan() -> dict:
     }
 
 
-def make_compare() -> dict:
+def make_compare(*, skip: tuple[str, ...] = ()) -> dict:
     from . import compare_tab
     from .common import LIMITS
 
     photo, style = map(_payload, COMPARE_PAIR)
-    chosen = list(compare_tab.methods())
+    chosen = [name for name in compare_tab.methods() if name not in skip]
     gallery, table = _last(compare_tab.run_compare(photo, style, chosen, LIMITS.compare_steps, 0, progress=_quiet))
     names = [(_jpeg(img, f"compare_{i}.jpg", side=512), caption) for i, (img, caption) in enumerate(gallery)]
-    return {"gallery": names, "table": table, "note": _note("", f"{COMPARE_PAIR[0]}, style {COMPARE_PAIR[1]}")}
+    left_out = f" (left out of this example: {', '.join(skip)}; run it in the tab)" if skip else ""
+    table = _note(f"the table below{left_out}.", f"{COMPARE_PAIR[0]}, style {COMPARE_PAIR[1]}") + "\n\n" + table
+    return {"gallery": names, "table": table}
 
 
 MAKERS = {"vangogh": make_vangogh, "nst": make_nst, "progan": make_progan, "compare": make_compare}
@@ -189,11 +199,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m webapp.examples", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--only", nargs="+", choices=sorted(MAKERS), default=list(MAKERS), help="default: every tab")
+    parser.add_argument(
+        "--compare-skip",
+        nargs="+",
+        default=[],
+        metavar="METHOD",
+        help="methods the comparison example leaves out (e.g. gatys on a slow CPU; the note says so)",
+    )
     args = parser.parse_args(argv)
-    manifest = _manifest()
     for tab in args.only:
         started = time.perf_counter()
-        manifest[tab] = MAKERS[tab]()
+        found = make_compare(skip=tuple(args.compare_skip)) if tab == "compare" else MAKERS[tab]()
+        manifest = _manifest()  # read again: another run may have written its tab meanwhile
+        manifest[tab] = found
         MANIFEST.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
         print(f"{tab}: {time.perf_counter() - started:.0f} s")
     for path in sorted(RESULTS.iterdir()):
