@@ -69,9 +69,9 @@ REGISTRY: dict[str, ModelEntry] = {
     # download that does not match it is refused.
     "siamese-vangogh": ModelEntry(
         repo_id="stylegan-lib/siamese-vangogh",
-        revision="v2",
-        description="Siamese GAN generator, landscape photo -> Van Gogh, applied by tiles (seed 000)",
-        sha256="dbd00b24a913e578a28b0be6163145b291de5823e7cf2f85c9145c9cf3608a7d",
+        revision="v3",
+        description="Siamese GAN generator, landscape photo -> Van Gogh, applied by tiles",
+        sha256="b7b88c92cac9ba628124ae06378374fbcde7458ba26ee3e464550328f4aa1ab7",
     ),
     # The same generator trained without the Combo model (D sees single tiles): the naive
     # baseline the Van Gogh HD tab compares against.
