@@ -178,7 +178,8 @@ def closest_latent(
 
     ``autocast`` (precision.py; e.g. ``torch.bfloat16``): G runs under ``torch.autocast`` in that dtype (its
     convolutions on the tensor cores at half the bytes); z, Adam, the objective and the kept
-    images stay in G's own dtype. None (the default): G runs in its own dtype.
+    images stay in G's own dtype. None (the default): G runs in its own dtype. The returned image
+    and PSNR are the winning latent rendered in G's own dtype, so a saved latent renders it again.
     """
     if target.ndim == 3:
         target = target[None]
@@ -252,6 +253,9 @@ def closest_latent(
                     done = i
                     break
         best_image, best_z = best_image.clone(), best_z.clone()  # graph outputs are overwritten by a replay
+        if autocast is not None:  # the result is the latent's own image: what rendering it again gives
+            with torch.no_grad():
+                best_image = _render(G, best_z[None], None)[0]
     finally:
         for p, flag in zip(G.parameters(), requires_grad, strict=True):
             p.requires_grad_(flag)
