@@ -308,7 +308,13 @@ def _progan(args: argparse.Namespace) -> int:
             target = generate(G, z(args.target_seed))
         preselect = max(args.preselect, args.restarts) if args.preselect else 0
         found = closest_latent(
-            G, target, steps=args.steps, restarts=args.restarts, lr=args.lr, seed=args.seed, preselect=preselect,
+            G,
+            target,
+            steps=args.steps,
+            restarts=args.restarts,
+            lr=args.lr,
+            seed=args.seed,
+            preselect=preselect,
             autocast=AUTOCAST_NAMES[args.autocast],
         )
         save_png(torch.cat([target[0], found.image.to(target.device)], dim=-1), out / "target_result.png")
@@ -318,21 +324,27 @@ def _progan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _adain(args: argparse.Namespace) -> int:
-    from .adain import load_adain, stylize_adain
+def _write_stylized(args: argparse.Namespace, stylize, kwargs: dict, **models) -> int:
+    """The fast style commands' shared body: open content and styles, stylize, write the PNG."""
     from .images import open_image, pil_to_tensor, save_png
 
-    kwargs = signature_kwargs(args, stylize_adain, skip=_ADAIN_SKIP)
-    decoder, encoder = load_adain(path=args.decoder, device=kwargs["device"], dtype=kwargs["dtype"])
     content = pil_to_tensor(open_image(args.content))
     styles = [pil_to_tensor(open_image(path)) for path in args.style]
     start = time.perf_counter()
-    result = stylize_adain(content, styles, decoder=decoder, encoder=encoder, **kwargs)
+    result = stylize(content, styles, **models, **kwargs)
     out = save_png(result, args.output)
     if not args.quiet:
         h, w = result.shape[-2:]
         print(f"wrote {out} ({w}x{h}) in {time.perf_counter() - start:.2f} s")
     return 0
+
+
+def _adain(args: argparse.Namespace) -> int:
+    from .adain import load_adain, stylize_adain
+
+    kwargs = signature_kwargs(args, stylize_adain, skip=_ADAIN_SKIP)
+    decoder, encoder = load_adain(path=args.decoder, device=kwargs["device"], dtype=kwargs["dtype"])
+    return _write_stylized(args, stylize_adain, kwargs, decoder=decoder, encoder=encoder)
 
 
 _ADAIN_SKIP = ("decoder", "encoder")
@@ -364,20 +376,11 @@ def _add_adain_parsers(tasks, train) -> None:
 
 
 def _magenta(args: argparse.Namespace) -> int:
-    from .images import open_image, pil_to_tensor, save_png
     from .magenta import load_magenta, stylize_magenta
 
     kwargs = signature_kwargs(args, stylize_magenta, skip=("model",))
     model = load_magenta(path=args.checkpoint, device=kwargs["device"], dtype=kwargs["dtype"])
-    content = pil_to_tensor(open_image(args.content))
-    styles = [pil_to_tensor(open_image(path)) for path in args.style]
-    start = time.perf_counter()
-    result = stylize_magenta(content, styles, model=model, **kwargs)
-    out = save_png(result, args.output)
-    if not args.quiet:
-        h, w = result.shape[-2:]
-        print(f"wrote {out} ({w}x{h}) in {time.perf_counter() - start:.2f} s")
-    return 0
+    return _write_stylized(args, stylize_magenta, kwargs, model=model)
 
 
 def _add_magenta_parsers(tasks) -> None:

@@ -206,18 +206,26 @@ def fast_stylize(content: Image.Image, style: Image.Image, *, side: int, alpha: 
     return tensor_to_pil(result), time.perf_counter() - started
 
 
-@gpu(duration=30)
-def run_fast(content, style, alpha, size, preserve_colors):
-    """The fast model on the same content, style and size as the Gatys run, with its time."""
+def _fast_panel(stylize, label: str, prefix: str, content, style, strength, size, preserve_colors):
+    """A fast method's panel: (result, status, PNG path). ``stylize(content, style, side, strength,
+    preserve_colors)`` -> (PIL image, seconds)."""
     content_img, style_img = open_upload(content, "content"), open_upload(style, "style")
     if not 16 <= int(size) <= LIMITS.max_size:
         raise gr.Error(f"On {DEVICE} the size must be 16-{LIMITS.max_size} px.")
-    result, seconds = fast_stylize(content_img, style_img, side=int(size), alpha=alpha,
-                                   preserve_colors=preserve_colors)  # fmt: skip
-    status = (
-        f"{FAST_LABEL}: {result.width}×{result.height} in {seconds:.2f} s on {DEVICE}, strength {float(alpha):.2f}."
-    )
-    return result, status, save(result, "adain")
+    result, seconds = stylize(content_img, style_img, int(size), float(strength), bool(preserve_colors))
+    status = f"{label}: {result.width}×{result.height} in {seconds:.2f} s on {DEVICE}, "
+    status += f"strength {float(strength):.2f}."
+    return result, status, save(result, prefix)
+
+
+@gpu(duration=30)
+def run_fast(content, style, alpha, size, preserve_colors):
+    """The fast model on the same content, style and size as the Gatys run, with its time."""
+
+    def stylize(content_img, style_img, side, strength, keep_colors):
+        return fast_stylize(content_img, style_img, side=side, alpha=strength, preserve_colors=keep_colors)
+
+    return _fast_panel(stylize, FAST_LABEL, "adain", content, style, alpha, size, preserve_colors)
 
 
 def run_fast_beside(content, style, alpha, size, preserve_colors):
@@ -259,14 +267,11 @@ def magenta_stylize(content: Image.Image, style: Image.Image, *, side: int, stre
 @gpu(duration=30)
 def run_magenta(content, style, strength, size, preserve_colors):
     """Magenta on the same content, style and size as the Gatys run, with its time."""
-    content_img, style_img = open_upload(content, "content"), open_upload(style, "style")
-    if not 16 <= int(size) <= LIMITS.max_size:
-        raise gr.Error(f"On {DEVICE} the size must be 16-{LIMITS.max_size} px.")
-    result, seconds = magenta_stylize(content_img, style_img, side=int(size), strength=strength,
-                                      preserve_colors=preserve_colors)  # fmt: skip
-    status = f"{MAGENTA_LABEL}: {result.width}×{result.height} in {seconds:.2f} s on {DEVICE}, "
-    status += f"strength {float(strength):.2f}."
-    return result, status, save(result, "magenta")
+
+    def stylize(content_img, style_img, side, strength_, keep_colors):
+        return magenta_stylize(content_img, style_img, side=side, strength=strength_, preserve_colors=keep_colors)
+
+    return _fast_panel(stylize, MAGENTA_LABEL, "magenta", content, style, strength, size, preserve_colors)
 
 
 def run_magenta_beside(content, style, strength, size, preserve_colors):
@@ -344,8 +349,9 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
             fast_status = gr.Markdown(examples.text("nst", "fast_status"), elem_id="nst-fast-status")
             fast_file = gr.File(label="Fast result PNG", interactive=False)
             magenta_output = gr.Image(label=f"Fast: {MAGENTA_LABEL}, {MAGENTA_NOTE}", format="png",
-                                      interactive=False, elem_id="nst-magenta-output")  # fmt: skip
-            magenta_status = gr.Markdown(elem_id="nst-magenta-status")
+                                      interactive=False, elem_id="nst-magenta-output",
+                                      value=examples.file("nst", "magenta"))  # fmt: skip
+            magenta_status = gr.Markdown(examples.text("nst", "magenta_status"), elem_id="nst-magenta-status")
             magenta_file = gr.File(label="Magenta result PNG", interactive=False)
     grid = gr.Gallery(label="α/β ratio grid (small, fast previews)", columns=5, format="png", elem_id="nst-grid")
     gr.Examples(
