@@ -46,8 +46,8 @@ def test_result_files_are_small_valid_images(path):
 def test_the_tabs_get_the_recorded_values():
     assert examples.pair("vangogh", "before", "after") is not None
     assert examples.gallery("vangogh") and examples.gallery("compare")
-    for tab, key in (("nst", "result"), ("nst", "fast"), ("progan", "face"), ("progan", "interpolation"),
-                     ("progan", "search")):  # fmt: skip
+    for tab, key in (("nst", "result"), ("nst", "fast"), ("nst", "magenta"), ("progan", "face"),
+                     ("progan", "interpolation"), ("progan", "search")):  # fmt: skip
         assert examples.file(tab, key), (tab, key)
     for tab, key in (("vangogh", "status"), ("vangogh", "table"), ("nst", "status"), ("compare", "table")):
         assert examples.text(tab, key).strip(), (tab, key)

@@ -136,12 +136,15 @@ def make_nst() -> dict:
     result, status, _ = _last(nst_tab.run_nst(content, style, 4, -2, 50, steps, size, "adam", False, 1, 0,
                                               progress=_quiet))  # fmt: skip
     fast, fast_status, _ = nst_tab.run_fast(content, style, 1.0, size, False)
+    magenta, magenta_status, _ = nst_tab.run_magenta(content, style, 1.0, size, False)
     inputs = f"{NST_PAIR[0]} in the style of {NST_PAIR[1]}, {steps} steps at {size} px"
     return {
         "result": _jpeg(result, "nst_gatys.jpg"),
         "status": _note(status, inputs),
         "fast": _jpeg(fast, "nst_fast.jpg"),
         "fast_status": _note(fast_status, f"{NST_PAIR[0]} in the style of {NST_PAIR[1]}"),
+        "magenta": _jpeg(magenta, "nst_magenta.jpg"),
+        "magenta_status": _note(magenta_status, f"{NST_PAIR[0]} in the style of {NST_PAIR[1]}"),
     }
 
 

@@ -217,7 +217,10 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
             pp_run = gr.Button("Search", variant="primary", elem_id="progan-search")
         with gr.Column():
             pp_output = gr.Image(
-                label="Target | result", format="png", interactive=False, elem_id="progan-search-output",
+                label="Target | result",
+                format="png",
+                interactive=False,
+                elem_id="progan-search-output",
                 value=examples.file("progan", "search"),
             )
             pp_status = gr.Markdown(examples.text("progan", "search_status"))
