@@ -578,6 +578,12 @@ def _attribution(data: Path, names) -> str:
     return "HD photos: " + "; ".join(rows.get(n, n) for n in names)
 
 
+def _shown(source: str) -> str:
+    """A model's source as a column label: paths relative to the repository, git:REV as it is."""
+    path = Path(source).resolve()
+    return str(path.relative_to(REPO)) if not source.startswith("git:") and path.is_relative_to(REPO) else source
+
+
 def make_gallery(models: dict[str, Model | None], *, data: Path, out: Path, device: str = "cpu") -> Path:
     """``out`` (JPEG): columns before / each of ``models`` (label -> Model); rows: the 8 GALLERY_PHOTOS
     (256 px, two per row), then each GALLERY_HD landscape translated at GALLERY_HD_SIDE, shown whole
@@ -769,7 +775,8 @@ def main(argv=None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
         if not args.no_gallery:
-            columns = {f"old ({old.source})": old, f"new ({new.source})": new} if old else {"model": new}
+            columns = {f"{label} ({_shown(m.source)})": m for label, m in (("old", old), ("new", new)) if m}
+            columns = columns if old else {"model": new}
             make_gallery(columns, data=data, out=out / "gallery.jpg", device=args.device)
         _log(f"{name} written to {out} ({time.perf_counter() - start:.0f} s so far)")
     return 0
