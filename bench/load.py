@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `python bench/load.py` from anywhere: the checks use stylegan_lib
     sys.path.insert(0, str(REPO))
 KINDS = ("progan_sample", "vangogh", "nst")
-COMBO = "Siamese GAN, Combo-trained (seed 000)"
+COMBO = "Siamese GAN, Combo-trained"  # the Van Gogh tab's label (webapp.vangogh_tab.LABELS["siamese"])
 NST = dict(log_alpha=4, log_beta=-2, tv_weight=50, steps=1, size=64, optimizer="adam",
            preserve_colors=False, num_scales=1, seed=0)  # fmt: skip
 

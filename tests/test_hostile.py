@@ -118,7 +118,7 @@ class Slot:
     call: Call
     check: Callable[[tuple, hostile.Case, Ledger], None]
     accept: frozenset[str] | None = ALL  # the categories of accepted files that run a job here (None: all)
-    vgg: bool = False  # the upload goes through VGG19 (Gatys, AdaIN): refusing a too thin image is fine
+    vgg: bool = False  # the upload goes through VGG19 (Gatys, AdaIN) or Magenta: refusing a too thin image is fine
 
 
 def _nst(content, style):
@@ -202,9 +202,9 @@ def _check_compare_style(result, case, ledger):
             assert shown.size == hostile.photo().size
 
 
-def _fast(content, style):
+def _fast(content, style, api="/nst_fast"):
     return lambda c, f, g: c.predict(handle_file(content(f, g)), handle_file(style(f, g)), 1.0, NST_SIZE, False,
-                                     api_name="/nst_fast")  # fmt: skip
+                                     api_name=api)  # fmt: skip
 
 
 def _check_fast(result, case, ledger):
@@ -227,6 +227,12 @@ SLOTS: dict[str, Slot] = {  # test id -> slot; a new endpoint with an upload mus
                              vgg=True, accept=frozenset({"tiny", "huge aspect ratio"})),
     "nst_fast-style": Slot("/nst_fast", "Style", _fast(lambda f, g: g.content, lambda f, g: f), _check_fast,
                            vgg=True, accept=frozenset({"tiny", "huge aspect ratio"})),
+    "nst_magenta-content": Slot("/nst_magenta", "Content",
+                                _fast(lambda f, g: f, lambda f, g: g.style, "/nst_magenta"), _check_fast,
+                                vgg=True, accept=frozenset({"tiny", "huge aspect ratio"})),
+    "nst_magenta-style": Slot("/nst_magenta", "Style",
+                              _fast(lambda f, g: g.content, lambda f, g: f, "/nst_magenta"), _check_fast,
+                              accept=frozenset({"tiny", "huge aspect ratio"})),
     "nst_ratio_grid-content": Slot(
         "/nst_ratio_grid", "Content",
         lambda c, f, g: c.predict(handle_file(f), handle_file(g.style), 4, 50, "adam", False, 0,

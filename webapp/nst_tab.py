@@ -257,6 +257,9 @@ def magenta_stylize(content: Image.Image, style: Image.Image, *, side: int, stre
     except WEIGHTS_ERRORS as exc:
         raise gr.Error(str(exc)) from None
     content = fit_longest_side(content, int(side))
+    check_shape(content, "content", side=int(side))  # a photo too thin to stylise is refused, saying why
+    if min(style.size) < 2:  # the predictor sees the style's centre square at 256 px: any style has one
+        style = style.resize((max(2, style.width), max(2, style.height)), Image.NEAREST)
     check_budget("adain", content.width * content.height / 1e6)  # Magenta costs less than AdaIN: an upper bound
     started = time.perf_counter()
     result = stylize_magenta(pil_to_tensor(content), [pil_to_tensor(style)], model=model, strength=float(strength),
