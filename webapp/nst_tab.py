@@ -228,15 +228,20 @@ def run_fast(content, style, alpha, size, preserve_colors):
     return _fast_panel(stylize, FAST_LABEL, "adain", content, style, alpha, size, preserve_colors)
 
 
-def run_fast_beside(content, style, alpha, size, preserve_colors):
-    """The fast result next to a Gatys run: problems go to its status line, never a second error toast."""
-    reason = hub.availability("adain-decoder")
+def _beside(run, model: str, name: str, *args):
+    """A fast panel next to another run: problems go to its status line, never a second error toast."""
+    reason = hub.availability(model)
     if reason is not None:
-        return None, f"Fast model not available: {reason}", None
+        return None, f"{name} not available: {reason}", None
     try:
-        return run_fast(content, style, alpha, size, preserve_colors)
-    except gr.Error as exc:  # the Gatys run reports a bad upload itself
-        return None, f"Fast model: {exc.message}", None
+        return run(*args)
+    except gr.Error as exc:  # the other run reports a bad upload itself
+        return None, f"{name}: {exc.message}", None
+
+
+def run_fast_beside(content, style, alpha, size, preserve_colors):
+    """The fast result next to a Gatys run."""
+    return _beside(run_fast, "adain-decoder", "Fast model", content, style, alpha, size, preserve_colors)
 
 
 MAGENTA_LABEL = "Magenta arbitrary stylization (Ghiasi et al. 2017)"
@@ -278,14 +283,8 @@ def run_magenta(content, style, strength, size, preserve_colors):
 
 
 def run_magenta_beside(content, style, strength, size, preserve_colors):
-    """Magenta next to a Gatys or AdaIN run: problems go to its status line, never a second error toast."""
-    reason = hub.availability("magenta-arbitrary")
-    if reason is not None:
-        return None, f"Magenta not available: {reason}", None
-    try:
-        return run_magenta(content, style, strength, size, preserve_colors)
-    except gr.Error as exc:
-        return None, f"Magenta: {exc.message}", None
+    """Magenta next to a Gatys or AdaIN run."""
+    return _beside(run_magenta, "magenta-arbitrary", "Magenta", content, style, strength, size, preserve_colors)
 
 
 def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
