@@ -394,17 +394,6 @@ def drift_penalty(real_logits: torch.Tensor) -> torch.Tensor:
     return real_logits.square().mean()
 
 
-@torch.no_grad()
-def update_ema(G_ema: nn.Module, G: nn.Module, *, beta: float) -> None:
-    """G_ema <- beta * G_ema + (1 - beta) * G for parameters; buffers (batch-norm stats) are copied."""
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta must be in [0, 1], got {beta}")
-    for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
-        p_ema.lerp_(p, 1.0 - beta)
-    for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
-        b_ema.copy_(b)
-
-
 # ----------------------------------------------------------------------------- sampling and loading
 
 

@@ -51,7 +51,7 @@ from .augment import diff_augment, parse_policy
 from .data import list_images
 from .images import save_png
 from .progan import DCGANConfig, ProGANConfig
-from .training import RunLog
+from .training import RunLog, update_ema
 from .vgg import load_vgg19
 
 LOG_FIELDS = (
@@ -453,7 +453,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             beta = config.ema_beta  # StyleGAN2-ADA's ramp-up: early on, G_ema must not average in the random init
             if config.ema_rampup is not None:
                 beta = min(beta, 0.5 ** (n / (config.ema_rampup * shown)))
-            progan.update_ema(G_ema, G, beta=beta)
+            update_ema(G_ema, G, beta=beta)
             elapsed = run.elapsed
 
             last = shown >= total or run.out_of_time()  # the schedule or the time limit ends the run here

@@ -9,8 +9,13 @@ frozen VGG19 features (:class:`~stylegan_lib.siamese.FeatureDiscriminator`) inst
 network learning from pixels, and ``content_weight`` adds a VGG19 content term between AB and
 A. With either, the frozen VGG19 runs once per batch and both share its features.
 
-The run folder gets ``model.safetensors`` + ``config.json`` (G only: what ships),
-``train_state.*`` (resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (rows: A, AB).
+With ``ema_beta``, an exponential moving average of G's weights (Karras et al. 2018; Yazici
+et al. 2019) is kept beside G and is what ships: a GAN's G oscillates around the equilibrium,
+from one checkpoint to the next, and the average is steadier than any one snapshot.
+
+The run folder gets ``model.safetensors`` + ``config.json`` (G, or G_ema: what ships),
+``train_state.*`` (resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (rows: A, AB, and
+G_ema(A) with ``ema_beta``).
 A ``time_limit_s`` ends the run cleanly with a checkpoint, so a long training can be cut
 into commands that fit a 10-minute limit and resumed with the same command.
 """
@@ -18,6 +23,7 @@ into commands that fit a 10-minute limit and resumed with the same command.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,7 +48,7 @@ from .siamese import (
     vgg19_features,
 )
 from .tiling import combo
-from .training import RunLog, TrainProgress, sample_grid
+from .training import RunLog, TrainProgress, sample_grid, update_ema
 from .vgg import load_vgg19
 
 LOG_FIELDS = (
@@ -70,6 +76,7 @@ class SiameseTrainConfig:
     content_layer: str = "relu4_1"  # VGG19 layer of the content term
     vgg_path: str | None = None  # Caffe VGG19 .safetensors for vgg19 D or the content term (default: hub.py)
     init_g: str | None = None  # a new run starts G from these weights (model folder or .safetensors)
+    ema_beta: float | None = None  # G_ema <- beta * G_ema + (1 - beta) * G each step, and G_ema ships; None: G
     max_side_a: int | None = None  # downscale domain A images (seed 000's fix for HD sets)
     max_side_b: int | None = None  # downscale domain B images likewise
     seed: int = 0
@@ -90,6 +97,8 @@ def _check(config: SiameseTrainConfig) -> None:
         raise ValueError(f"d_backbone must be one of {list(D_BACKBONES)}, got {config.d_backbone!r}")
     if config.content_weight < 0:
         raise ValueError(f"content_weight must be >= 0, got {config.content_weight}")
+    if config.ema_beta is not None and not 0.0 < config.ema_beta < 1.0:
+        raise ValueError(f"ema_beta must be in (0, 1) or None, got {config.ema_beta}")
 
 
 def train_siamese(
@@ -139,16 +148,25 @@ def train_siamese(
         if start_config != config.model:
             raise ValueError(f"init_g {config.init_g} has another model config: {start_config}")
         G.load_state_dict(start.state_dict())
+    # G_ema starts as G (also when a run begun without it is resumed with ema_beta)
+    G_ema = None
+    if config.ema_beta is not None:
+        G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+        if state is not None and "G_ema" in state:
+            G_ema.load_state_dict(state["G_ema"])
 
     def save() -> None:
         state = {
             **{"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()},
+            **({"G_ema": G_ema.state_dict()} if G_ema is not None else {}),
             **{"sampler_a": sampler_a.state_dict(), "sampler_b": sampler_b.state_dict()},
             **{"torch_rng": torch.get_rng_state(), "step": step, "elapsed": elapsed, "config": asdict(config)},
         }
         checkpointing.save_state(out, state)
         info = {"trained_steps": step, "train_seconds": round(elapsed), "combo": config.combo}
-        checkpointing.save_model(out, G, {**config.model.to_dict(), **info})
+        if G_ema is not None:
+            info["ema_beta"] = config.ema_beta
+        checkpointing.save_model(out, G if G_ema is None else G_ema, {**config.model.to_dict(), **info})
 
     def look(x: torch.Tensor, *, grad: bool = False) -> dict[str, torch.Tensor]:
         # the frozen VGG19's features of x, shared by D and the content term ({} without them)
@@ -197,6 +215,8 @@ def train_siamese(
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
+            if G_ema is not None:
+                update_ema(G_ema, G, beta=config.ema_beta)
             step += 1
             elapsed = run.elapsed
 
@@ -210,7 +230,11 @@ def train_siamese(
                 if callback is not None and callback(TrainProgress(step, config.steps, losses)):
                     break
             if step % config.sample_every == 0 or step == config.steps:
-                save_png(sample_grid([a[:6].float().cpu(), ab[:6].detach().float().cpu()]), run.sample_path(step))
+                rows = [a[:6].float().cpu(), ab[:6].detach().float().cpu()]
+                if G_ema is not None:
+                    with torch.no_grad(), autocast:
+                        rows.append(combo(G_ema, a[:6], tile=config.model.tile).float().cpu())
+                save_png(sample_grid(rows), run.sample_path(step))
             if step % config.checkpoint_every == 0:
                 save()
             if run.out_of_time():

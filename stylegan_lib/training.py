@@ -1,4 +1,4 @@
-"""What the training loops share: the run folder's log and clocks, progress, sample grids.
+"""What the training loops share: the run folder's log and clocks, progress, sample grids, EMA.
 
 Every trainer (siamese_train, cyclegan_train, adain_train, progan_train) keeps ``log.csv``
 appended across resumes, counts ``elapsed`` training time over all sessions (restored from
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 
 @dataclass
@@ -26,6 +27,17 @@ class TrainProgress:
 def sample_grid(rows: list[torch.Tensor]) -> torch.Tensor:
     # rows of [n, 3, H, W] -> one [1, 3, rows*H, n*W] image
     return torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2).unsqueeze(0)
+
+
+@torch.no_grad()
+def update_ema(G_ema: nn.Module, G: nn.Module, *, beta: float) -> None:
+    """G_ema <- beta * G_ema + (1 - beta) * G for parameters; buffers (batch-norm stats) are copied."""
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
+        p_ema.lerp_(p, 1.0 - beta)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
+        b_ema.copy_(b)
 
 
 class RunLog:

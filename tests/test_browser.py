@@ -278,8 +278,10 @@ def test_a_share_link_carries_a_latent_to_its_face(browser, app_server, tmp_path
         _wait_tab(page, "progan")
         page.locator("#progan-latent-upload").filter(has_text="shared-latent").wait_for(timeout=30_000)
         page.locator("#progan-from-latent").filter(has_text="shared-latent").wait_for(state="visible", timeout=30_000)
+        # The tab opens on an example face: wait for the rendered one to replace it.
+        shown = page.locator("#progan-face img").evaluate_all("imgs => imgs.map(i => i.getAttribute('src'))")
         page.locator("#progan-render").click()
-        _wait_images(page, "#progan-face img")
+        _wait_images(page, "#progan-face img", replacing=shown)
         src = page.locator("#progan-face img").get_attribute("src")
         (tmp_path / "face.png").write_bytes(page.request.get(src).body())
         with Image.open(tmp_path / "face.png") as face:
@@ -302,9 +304,10 @@ def test_a_search_result_goes_into_the_share_link(browser, app_server, tmp_path)
             _number(page, elem_id, value)
         page.locator("#progan-search").click()
         page.locator("#progan-search-latent").filter(has_text="search-").wait_for(timeout=JOB_TIMEOUT_MS)  # its file
+        shown = page.locator("#progan-face img").evaluate_all("imgs => imgs.map(i => i.getAttribute('src'))")
         page.locator("#progan-keep-result").click()
         page.locator("#progan-latent-upload").filter(has_text="search-").wait_for(timeout=30_000)
-        _wait_images(page, "#progan-face img")
+        _wait_images(page, "#progan-face img", replacing=shown)
         link = _share_link(page, "progan", "latent=")
         assert "search_steps=10" in link and "restarts=1" in link and "preselect=0" in link
         assert "is not in the link" not in link

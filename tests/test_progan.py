@@ -20,6 +20,7 @@ from stylegan_lib.progan import (
     Generator,
     ProGANConfig,
 )
+from stylegan_lib.training import update_ema
 
 torch.set_num_threads(1)
 
@@ -232,13 +233,13 @@ def test_update_ema_formula_and_buffers():
     G, G_ema = DCGANGenerator(config).double(), DCGANGenerator(config).double()
     G(torch.randn(4, 8, dtype=torch.float64))  # train mode: changes G's batch-norm running stats
     before = [p.detach().clone() for p in G_ema.parameters()]
-    progan.update_ema(G_ema, G, beta=0.9)
+    update_ema(G_ema, G, beta=0.9)
     for p_ema, p_old, p in zip(G_ema.parameters(), before, G.parameters(), strict=True):
         torch.testing.assert_close(p_ema, 0.9 * p_old + 0.1 * p)
     for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
         assert torch.equal(b_ema, b)
     with pytest.raises(ValueError, match="beta"):
-        progan.update_ema(G_ema, G, beta=1.5)
+        update_ema(G_ema, G, beta=1.5)
 
 
 def test_sample_latents_reproducible():

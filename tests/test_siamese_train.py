@@ -160,3 +160,28 @@ def test_warm_start_begins_from_given_weights(domains, tmp_path):
 def test_unknown_backbone_is_refused(domains, tmp_path):
     with pytest.raises(ValueError, match="d_backbone"):
         train_siamese(config(domains, tmp_path / "x", d_backbone="resnet"))
+
+
+def test_ema_ships_the_average_and_resumes_exactly(domains, tmp_path):
+    """G_ema follows beta * G_ema + (1 - beta) * G after each step and is what ships; a run begun
+    without it and resumed with ema_beta starts G_ema at G; straight and resumed runs agree."""
+    beta = 0.5
+    train_siamese(config(domains, tmp_path / "plain", steps=2))
+    before = checkpointing.load_state(tmp_path / "plain")["G"]
+    shipped = load_file(str(train_siamese(config(domains, tmp_path / "plain", steps=3, ema_beta=beta))))
+    state = checkpointing.load_state(tmp_path / "plain")
+    for k, v in shipped.items():  # one step: G_ema = beta * G(step 2) + (1 - beta) * G(step 3)
+        torch.testing.assert_close(v, beta * before[k] + (1 - beta) * state["G"][k])
+        torch.testing.assert_close(state["G_ema"][k], v)
+    assert not all(torch.equal(shipped[k], state["G"][k]) for k in shipped)  # the average, not G
+    assert load_generator(path=tmp_path / "plain")[0] is not None
+    rows = np.asarray(Image.open(tmp_path / "plain" / "samples" / "step_000003.png")).shape[0]
+    assert rows == 3 * 2 * TINY.tile  # A, AB and G_ema(A)
+
+    straight = train_siamese(config(domains, tmp_path / "straight", steps=4, ema_beta=0.9))
+    train_siamese(config(domains, tmp_path / "resumed", steps=2, ema_beta=0.9))
+    resumed = train_siamese(config(domains, tmp_path / "resumed", steps=4, ema_beta=0.9))
+    a, b = load_file(str(straight)), load_file(str(resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="ema_beta"):
+        train_siamese(config(domains, tmp_path / "bad", ema_beta=1.0))
