@@ -14,6 +14,8 @@ from PIL import Image
 
 from stylegan_lib import latent
 
+pytestmark = pytest.mark.app
+
 SETTINGS = dict(log_alpha=4, log_beta=-2, tv_weight=50, steps=4, size=64, optimizer="adam",
                 preserve_colors=False, num_scales=1, seed=0)  # fmt: skip
 

@@ -22,7 +22,7 @@ import hostile
 import pytest
 
 JOB_TIMEOUT_MS = 240_000  # a tiny job on a busy 2-core CPU, first use of the weights included
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from PIL import Image
 
 from webapp.common import LIMITS
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.app, pytest.mark.slow, pytest.mark.timeout(300)]
 
 NST = dict(log_alpha=4, log_beta=-2, tv_weight=50, steps=1, size=64, optimizer="adam",
            preserve_colors=False, num_scales=1, seed=0)  # fmt: skip

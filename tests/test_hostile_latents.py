@@ -29,7 +29,7 @@ from gradio_client.exceptions import AppError
 
 from stylegan_lib import progan
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.app, pytest.mark.timeout(300)]
 
 Z_DIM = progan.ProGANConfig().z_dim  # the shipped model's, checked against its config below
 NOT_A_LATENT = r"not a \.npy latent|zip archive|does not hold a latent|non-finite|latent of size|at most [\d,]+"

@@ -210,6 +210,7 @@ def test_whole_frame_with_whole_photo_statistics_equals_the_tiles(hd_landscape):
     assert np.abs(whole.astype(int) - tiled.astype(int))[r:-r, r:-r].max() <= 1
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the on-device tiling path needs a GPU")
 def test_gpu_tiles_and_whole_frame_match_the_cpu(hd_landscape):
     # on CUDA translate_hd cuts the tiles on the device (tile_on_device) and a whole frame runs in

@@ -137,6 +137,7 @@ def test_cuda_graph_needs_a_cuda_generator(G, target):
         latent.closest_latent(G, target, steps=2, cuda_graph=True)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA-graph search needs a GPU")
 def test_cuda_graph_search_equals_the_eager_loop(target):
     G = tiny_G(4).cuda()
@@ -165,6 +166,7 @@ def test_bfloat16_autocast_search_finds_the_float32_answer():
             latent.closest_latent(G, target, steps=1, autocast=bad)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA-graph search needs a GPU")
 def test_cuda_graph_search_with_autocast_equals_the_eager_loop(target):
     G = tiny_G(4).cuda()

@@ -19,6 +19,8 @@ load = sys.modules.setdefault("bench_load", importlib.util.module_from_spec(_spe
 _spec.loader.exec_module(load)
 
 
+@pytest.mark.app
+@pytest.mark.slow
 @pytest.mark.timeout(TIME_LIMIT_S + 120)
 def test_sixteen_concurrent_clients(app_server, app_process):
     report = load.run_load(app_server, clients=CLIENTS, jobs_per_client=1, timeout=TIME_LIMIT_S)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("spaces")
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.app, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = ROOT / "tests" / "zerogpu_world.py"
