@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from .files import atomic_write
 
 _TENSOR = "__tensor__"  # JSON placeholder for a tensor stored in the safetensors file
 
@@ -46,25 +47,13 @@ def _join(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_state(folder: str | os.PathLike, state: dict[str, Any]) -> None:
     """Write a nested state (module/optimizer state dicts, RNG states, counters) to ``folder``."""
     tensors: dict[str, torch.Tensor] = {}
     structure = _split(state, "state", tensors)
     folder = Path(folder)
-    _atomic_write(folder / "train_state.safetensors", lambda p: save_file(tensors, p))
-    _atomic_write(folder / "train_state.json", lambda p: Path(p).write_text(json.dumps(structure)))
+    atomic_write(folder / "train_state.safetensors", lambda p: save_file(tensors, p))
+    atomic_write(folder / "train_state.json", lambda p: Path(p).write_text(json.dumps(structure)))
 
 
 def load_state(folder: str | os.PathLike) -> dict[str, Any] | None:
@@ -80,6 +69,6 @@ def save_model(folder: str | os.PathLike, module: torch.nn.Module, config: dict)
     """The shippable pair: ``model.safetensors`` (float32 state dict) and ``config.json``."""
     folder = Path(folder)
     state = {k: v.detach().float().cpu().contiguous() for k, v in module.state_dict().items()}
-    _atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
-    _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(config, indent=2) + "\n"))
+    atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
+    atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(config, indent=2) + "\n"))
     return folder / "model.safetensors"

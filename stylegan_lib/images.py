@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
+from .files import atomic_write
+
 try:  # colour management is optional: Pillow may be built without littlecms
     from PIL import ImageCms
 except ImportError:  # pragma: no cover - depends on the Pillow build
@@ -393,14 +395,7 @@ def save_png(img_or_tensor, path) -> Path:
             img = _to_rgb8(img)
     else:
         raise TypeError(f"Expected a PIL image or a tensor, got {type(img_or_tensor).__name__}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        img.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
 
 
 # ----------------------------------------------------------------------------- colour spaces

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
+from .files import atomic_write
 from .images import pil_to_tensor, tensor_to_pil
 from .precision import autocast_context, check_autocast
 from .progan import sample_latents
@@ -368,13 +369,12 @@ def save_gif(frames: torch.Tensor | Sequence[torch.Tensor], path: str | os.PathL
     """
     path = _target_path(path, ".gif")
     images = _frames_to_pil(frames)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(
+        path,
+        lambda tmp: images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0
+        ),
+    )
 
 
 def save_mp4(frames: torch.Tensor | Sequence[torch.Tensor], path: str | os.PathLike, *, fps: float = 25) -> Path:
@@ -397,9 +397,13 @@ def save_latent(latent: torch.Tensor, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".npy":
         path = path.with_name(path.name + ".npy")  # what numpy.save would write anyway
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, _as_vector(latent, "latent").detach().cpu().float().numpy())
-    return path
+    vector = _as_vector(latent, "latent").detach().cpu().float().numpy()
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.save would add ".npy" to the temporary name
+            np.save(f, vector)
+
+    return atomic_write(path, write)
 
 
 def load_latent(path: str | os.PathLike, *, z_dim: int | None = None) -> torch.Tensor:

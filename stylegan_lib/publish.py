@@ -11,7 +11,6 @@ the revision and record the new sha256 in ``hub.REGISTRY``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from safetensors import SafetensorError, safe_open
 
 from . import hub
+from .files import sha256_of
 
 CARD_NAME = "README.md"
 SHIPPED_SUFFIXES = {".safetensors", ".json", ".md", ".png", ".jpg", ".jpeg", ".csv", ".gif"}
@@ -38,14 +38,6 @@ class Release:
     commit: str  # the commit the tag points at
     sha256: str  # of model.safetensors
     files: tuple[str, ...]
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_folder(folder: str | os.PathLike) -> tuple[str, list[Path]]:

@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 
 from stylegan_lib import hub, publish
 from stylegan_lib.cli import main
+from stylegan_lib.files import sha256_of
 from tests.hubcache import lay_out_repo
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -80,7 +81,7 @@ def _shipped():
 @pytest.mark.parametrize("name", _shipped())
 def test_registry_pins_the_sha256_of_every_shipped_checkpoint(name):
     """What the app verifies after a Hub download is what this repository ships."""
-    assert hub.REGISTRY[name].sha256 == publish.sha256_of(CHECKPOINTS / name / hub.WEIGHTS_NAME)
+    assert hub.REGISTRY[name].sha256 == sha256_of(CHECKPOINTS / name / hub.WEIGHTS_NAME)
 
 
 @pytest.mark.parametrize("name", _shipped())
@@ -104,7 +105,7 @@ def test_published_checkpoint_downloads_and_verifies_offline(tmp_path, monkeypat
     monkeypatch.setenv("STYLEGAN_LIB_CHECKPOINTS", str(tmp_path / "none"))
     resolved = hub.resolve(name)
     assert resolved.source == "hub" and resolved.config == json.loads((CHECKPOINTS / name / "config.json").read_text())
-    assert publish.sha256_of(resolved.path) == spec.sha256
+    assert sha256_of(resolved.path) == spec.sha256
 
 
 def test_a_tampered_download_is_refused(tmp_path, monkeypatch, hub_cache):
@@ -158,7 +159,7 @@ def test_folders_unfit_to_publish_are_refused(folder, damage, message):
 def test_publish_cli_dry_run_and_errors(capsys, folder):
     assert main(["publish", "domain-classifier", "--folder", str(folder), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert publish.sha256_of(folder / "model.safetensors") in out and "model.safetensors" in out
+    assert sha256_of(folder / "model.safetensors") in out and "model.safetensors" in out
     (folder / "README.md").unlink()
     assert main(["publish", "domain-classifier", "--folder", str(folder), "--dry-run"]) == 2
     assert "lacks README.md" in capsys.readouterr().err
@@ -171,7 +172,7 @@ def test_publishing_twice_is_a_no_op(folder, tmp_path):
     second = publish.publish("domain-classifier", folder=folder, api=remote)
     assert second == first  # same commit, tag, sha256 and files
     assert [c for c in remote.calls if c[0] == "upload_folder"] == uploads  # nothing uploaded again
-    assert publish.sha256_of(remote.files(first.repo_id, "v1")["model.safetensors"]) == first.sha256
+    assert sha256_of(remote.files(first.repo_id, "v1")["model.safetensors"]) == first.sha256
 
 
 def test_other_weights_under_an_existing_tag_are_refused(folder, tmp_path):
