@@ -1,49 +1,48 @@
 #!/usr/bin/env bash
-# Every GPU-only step of issues #3 and #5 in ONE device call. A session has 15 minutes of device
-# time, the machine's start included, and one command may run 10 minutes: so one call of at most
-# 600 s, whose steps each get what is left of BUDGET_S (default 585 s) and are skipped when
-# nothing is. The steps come in order of need, and each copies its results to $OUT as it ends, so a
-# call cut short still brings back what finished. Prepare here, once (/.carry/ is git-ignored):
+# Every GPU-only step of the open issues in ONE device call, in order of need. A session has 15
+# minutes of device time, the machine's start included, and one command may run 10 minutes: so
+# one call of at most 600 s, whose steps each get what is left of BUDGET_S (default 585 s) and are
+# skipped when nothing is. Each step packs its results into $OUT as it ends (at most 8 files come
+# back, 16 MiB each), so a call cut short still brings back what finished. Here, around the call:
 #
-#   python bench/pack_faces.py ../shared/data/faces/train .carry/faces.zip     # 14.9 MB
-#   python bench/pack_faces.py ../shared/data/faces/heldout .carry/faces.zip   # + 0.8 MB
-#   mkdir -p .carry/shared/data/hd_photos/landscape      # the HD photo the CUDA tiling test reads
-#   cp ../shared/data/hd_photos/landscape/lomiri_Bridge_by_Sander_Klootwijk.jpg .carry/shared/data/hd_photos/landscape/
+#   bash bench/gpu_pack.sh prepare   # .carry/: Van Gogh and face packs, VGG19 through relu4_1; weights aside
 #   device run: command "bash bench/gpu_session.sh", carry [".carry"], timeout_s 600
+#   bash bench/gpu_pack.sh restore
 #
-# 1. Train the 64x64 ProGAN on the packed faces (WGAN-GP, the width of checkpoints/progan-faces'
-#    GPU recipe; DiffAugment as in the shipped CPU model, since 270 s at ~960 img/s is ~27 passes
-#    over the 9,500 faces, where D overfits without it) for TRAIN_S seconds (default 270).
-#    Fade-ins and stabilisations of KIMG thousand images each (default 20) leave most of the time
-#    to the 64x64 stabilisation, which the time limit ends ("complete": false).
-#    -> $OUT/model.safetensors, config.json, log.csv, samples.png
-# 2. bench/progan.py quality on that model: closest-latent PSNR over 20 generated and 20 held-out
-#    targets (the issue's >= 30 dB check), the found latents' cosine to the true ones and the
-#    conditioning of d image / d z -> $OUT/progan_quality.json
-# 3. bench/progan.py speed: 200 search steps at 64² and 128², 1 and 16 starts, eager / CUDA graph
-#    fp32 / graph bf16 / graph bf16 channels_last, a 150-frame interpolation -> $OUT/progan_speed.json
-# 4. bench/translate.py: the Siamese G on a 3840x2160 photo, whole-photo statistics (bfloat16,
-#    channels_last, compiled and eager) and plain tiles (issue #3's <= 100 ms)
+# 1. Siamese GAN, Van Gogh (issue #21): the CPU recipe of siamese-vangogh v3/v4 (Siamese D of heads
+#    over frozen VGG19 relu2_1-relu4_1, VGG19 content term, EMA of G shipped) at batch 16, warm
+#    started from checkpoints/siamese-vangogh, for SIAMESE_S seconds (default 200)
+#    -> $OUT/siamese.tar: model.safetensors + config.json (G_ema), log.csv, the last sample grid
+# 2. CycleGAN, Van Gogh (#21): resize-convolution upsampling (no checkerboard; Odena et al. 2016),
+#    from scratch, batch 4 at 256 px, 2,400 steps with the lr decaying from step 1,200, stopped
+#    after CYCLEGAN_S seconds (default 170): about the shipped model's compute -> $OUT/cyclegan.tar
+# 3. ProGAN faces (#22), only with PROGAN_S > 0 (default 0: no recipe yet beats v2 at equal
+#    compute on the CPU): the 64x64 WGAN-GP recipe of checkpoints/progan-faces -> $OUT/progan.tar,
+#    then bench/progan.py quality on it (closest-latent PSNR) -> $OUT/progan_quality.json
+# 4. bench/translate.py (#25): the Siamese G on a 3840x2160 photo, whole-photo statistics,
+#    bfloat16 + channels_last, compiled; printed to the log
 # 5. The tests that need CUDA (the CUDA-graph search; tiles cut on the device against the CPU).
-# Everything printed is in $OUT/gpu_session.log. Dry run on the CPU (under 2 minutes):
-#   DEVICE=cpu SIZE=320x180 TRAIN_S=20 KIMG=0.1 TRAIN_ARGS="--img-resolution 16 --fmap-base 256" \
-#   QUALITY_ARGS="--steps 5 --settings 0.05:2:4" PROGAN_ARGS="--resolutions 16 --steps 5 --frames 10" \
-#   PYTHON=.venv/bin/python bash bench/gpu_session.sh
-# (tests/test_bench.py runs a smaller one: FACES, TRANSLATE, OUT and WORK point elsewhere)
+# 6. bench/progan.py speed (200 search steps at 64² and 128², CUDA graphs, interpolation)
+#    -> $OUT/progan_speed.json
+# Everything printed is in $OUT/gpu_session.log. tests/test_bench.py runs it through on the CPU
+# with tiny settings (the *_ARGS variables: extra options, the last of a repeated option wins).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu_session}
-WORK=${WORK:-runs/gpu_session_work}  # what does not come back (faces, run folder with its resume state, GIFs)
+WORK=${WORK:-runs/gpu_session_work}  # what does not come back (unpacked data, run folders with resume state)
 BUDGET_S=${BUDGET_S:-585}
-TRAIN_S=${TRAIN_S:-270}
+SIAMESE_S=${SIAMESE_S:-200}
+CYCLEGAN_S=${CYCLEGAN_S:-170}
+PROGAN_S=${PROGAN_S:-0}
 KIMG=${KIMG:-20}
 SIZE=${SIZE:-3840x2160}
 DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
-FACES=${FACES:-.carry/faces.zip}  # bench/pack_faces.py's zip: train/*.webp and heldout/*.webp
-TRANSLATE=${TRANSLATE:-"--norm image --compile;--norm image;--norm tile"}  # bench/translate.py variants, ';'-separated
+VANGOGH=${VANGOGH:-.carry/vangogh.zip}  # bench/pack_images.py: paintings_train/*.webp, photos_train/*.webp
+FACES=${FACES:-.carry/faces.zip}        # bench/pack_images.py --face: train/*.webp, heldout/*.webp
+VGG=${VGG:-.carry/vgg19-relu4_1.safetensors}  # bench/pack_vgg.py
+TRANSLATE=${TRANSLATE:-"--norm image --compile"}  # bench/translate.py variants, ';'-separated
 PHOTO=examples/content_picos_de_europa.jpg
-RUN=$WORK/progan
 mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1 STYLEGAN_LIB_SHARED=${STYLEGAN_LIB_SHARED:-$PWD/.carry/shared}
 
@@ -62,31 +61,55 @@ step() {  # step LIMIT_S COMMAND...: COMMAND under a timeout of LIMIT_S or what 
     return $rc
 }
 
-# shellcheck disable=SC2086  # TRAIN_ARGS, QUALITY_ARGS and PROGAN_ARGS are lists of words
+pack() {  # pack NAME RUN: the run's shipped weights, config, log and last sample grid -> $OUT/NAME.tar
+    local name=$1 run=$2 sample
+    [ -f "$run/model.safetensors" ] || { echo "== $name: no model to bring back"; return 1; }
+    sample=$(find "$run/samples" -name 'step_*.png' 2>/dev/null | sort | tail -1)
+    tar -cf "$OUT/$name.tar" -C "$run" model.safetensors config.json log.csv ${sample:+"samples/$(basename "$sample")"}
+    echo "== $name: $(du -h "$OUT/$name.tar" | cut -f1) packed; last log rows:"
+    head -1 "$run/log.csv" && tail -2 "$run/log.csv"
+}
+
+# shellcheck disable=SC2086  # the *_ARGS variables are lists of words
 {
     date -u
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi"
     $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-    rm -rf "$WORK/faces" && $PY -m zipfile -e "$FACES" "$WORK/faces"
+    rm -rf "$WORK/vangogh" && $PY -m zipfile -e "$VANGOGH" "$WORK/vangogh"
+    FOLDERS="--domain-a $WORK/vangogh/photos_train --domain-b $WORK/vangogh/paintings_train"
 
-    step $((TRAIN_S + 60)) $PY -m stylegan_lib train progan --data "$WORK/faces/train" --crop-box "" --out "$RUN" \
-        --img-resolution 64 --fmap-base 4096 --fmap-max 160 --loss wgan-gp --batch 64 --batch-per-res "" \
-        --kimg-per-phase "$KIMG" --kimg-final 10000 --augment color,translation,cutout \
-        --device "$DEVICE" --sample-every 1000 --checkpoint-every 1000 \
-        --time-limit-s "$TRAIN_S" --quiet ${TRAIN_ARGS:-}
-    cp "$RUN"/model.safetensors "$RUN"/config.json "$RUN"/log.csv "$OUT"/
-    cp "$(find "$RUN"/samples -name 'step_*.png' | sort | tail -1)" "$OUT"/samples.png  # the last G_ema's grid
-    head -1 "$RUN"/log.csv && tail -3 "$RUN"/log.csv
+    step $((SIAMESE_S + 60)) $PY -m stylegan_lib train siamese $FOLDERS --out "$WORK/siamese" \
+        --steps 1000000 --batch 16 --tile 64 --ngf 32 --n-blocks 4 --ndf 64 --lr-g 1e-4 --lr-d 4e-4 \
+        --identity-weight 0 --bf16 --d-backbone vgg19 --content-weight 1 --vgg-path "$VGG" \
+        --init-g checkpoints/siamese-vangogh --ema-beta 0.999 --device "$DEVICE" \
+        --log-every 20 --sample-every 500 --checkpoint-every 500 --time-limit-s "$SIAMESE_S" -q ${SIAMESE_ARGS:-}
+    pack siamese "$WORK/siamese"
 
-    step 120 $PY bench/progan.py quality --device "$DEVICE" --weights "$RUN" --faces "$WORK/faces" \
-        --settings 0.01:1,0.05:8:256 --json "$OUT/progan_quality.json" ${QUALITY_ARGS:-}
-    step 120 $PY bench/progan.py speed --device "$DEVICE" --json "$OUT/progan_speed.json" --out "$WORK/gif" \
-        --repeats 2 ${PROGAN_ARGS:-}
+    step $((CYCLEGAN_S + 60)) $PY -m stylegan_lib train cyclegan $FOLDERS --out "$WORK/cyclegan" \
+        --steps 2400 --decay-start 1200 --batch 4 --crop 256 --identity-weight 5 --upsample resize \
+        --device "$DEVICE" --log-every 20 --sample-every 500 --checkpoint-every 500 \
+        --time-limit-s "$CYCLEGAN_S" -q ${CYCLEGAN_ARGS:-}
+    pack cyclegan "$WORK/cyclegan"
+
+    if ((PROGAN_S > 0)); then
+        rm -rf "$WORK/faces" && $PY -m zipfile -e "$FACES" "$WORK/faces"
+        step $((PROGAN_S + 60)) $PY -m stylegan_lib train progan --data "$WORK/faces/train" --crop-box "" \
+            --out "$WORK/progan" --img-resolution 64 --fmap-base 4096 --fmap-max 160 --loss wgan-gp --batch 64 \
+            --batch-per-res "" --kimg-per-phase "$KIMG" --kimg-final 10000 --augment color,translation,cutout \
+            --device "$DEVICE" --sample-every 1000 --checkpoint-every 1000 \
+            --time-limit-s "$PROGAN_S" --quiet ${PROGAN_TRAIN_ARGS:-}
+        pack progan "$WORK/progan"
+        step 120 $PY bench/progan.py quality --device "$DEVICE" --weights "$WORK/progan" --faces "$WORK/faces" \
+            --settings 0.01:1,0.05:8:256 --json "$OUT/progan_quality.json" ${QUALITY_ARGS:-}
+    fi
+
     IFS=';' read -ra variants <<<"$TRANSLATE"
     for options in "${variants[@]}"; do
-        step 150 $PY bench/translate.py $PHOTO --size "$SIZE" --method siamese --dtype bfloat16 --channels-last \
-            $options --model-only --repeat 5
+        step 90 $PY bench/translate.py $PHOTO --size "$SIZE" --method siamese --dtype bfloat16 --channels-last \
+            $options --model-only --repeat 5 --device "$DEVICE"
     done
-    step 120 $PY -m pytest -q -p no:cacheprovider -rs tests/test_latent.py tests/test_instnorm.py -k "cuda or gpu"
+    step 90 $PY -m pytest -q -p no:cacheprovider -rs tests/test_latent.py tests/test_instnorm.py -k "cuda or gpu"
+    step 90 $PY bench/progan.py speed --device "$DEVICE" --json "$OUT/progan_speed.json" --out "$WORK/gif" \
+        --repeats 2 ${PROGAN_ARGS:-}
     echo "== done at ${SECONDS} s"
 } 2>&1 | tee "$OUT/gpu_session.log"

@@ -73,12 +73,18 @@ CONVENTIONS = {
 
 
 class VGG19Features(nn.Module):
-    """VGG19 convolutional trunk; ``forward(x, layers)`` returns ``{name: [N, C, h, w]}``."""
+    """VGG19 convolutional trunk; ``forward(x, layers)`` returns ``{name: [N, C, h, w]}``.
 
-    def __init__(self, *, convention: InputConvention, pooling: str = "max"):
+    ``through``: the deepest layer the trunk holds (default: all of it). A trunk cut after
+    relu4_1 has 3.5 M of the 20 M weights: enough for losses on relu1_1-relu4_1, and a file small
+    enough to travel to a device machine beside the training data (bench/pack_vgg.py).
+    """
+
+    def __init__(self, *, convention: InputConvention, pooling: str = "max", through: str = LAYER_NAMES[-1]):
         super().__init__()
         if pooling not in ("max", "avg"):
             raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
+        _check_layers([through])
         layers: list[nn.Module] = []
         in_ch = 3
         for count, width in zip(_BLOCKS, _WIDTHS, strict=True):
@@ -86,7 +92,8 @@ class VGG19Features(nn.Module):
                 layers += [nn.Conv2d(in_ch, width, kernel_size=3, padding=1), nn.ReLU(inplace=False)]
                 in_ch = width
             layers.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
-        self.features = nn.Sequential(*layers)  # keys features.N.* as torchvision
+        self.through = through
+        self.features = nn.Sequential(*layers[: LAYER_INDEX[through] + 1])  # keys features.N.* as torchvision
         self.convention = convention
         self.register_buffer(
             "mean", torch.tensor(convention.mean, dtype=torch.float64).view(1, 3, 1, 1), persistent=False
@@ -114,6 +121,10 @@ class VGG19Features(nn.Module):
         _check_layers(layers)
         wanted = set(layers)
         last = max(LAYER_INDEX[name] for name in layers)
+        if last >= len(self.features):
+            deeper = [name for name in layers if LAYER_INDEX[name] >= len(self.features)]
+            raise ValueError(f"This VGG19 holds the trunk through {self.through} only; {deeper} need the whole "
+                             "network (load the full weights)")  # fmt: skip
         x = self.preprocess(image)
         out = {}
         with contextlib.ExitStack() as stack:
@@ -134,13 +145,26 @@ def build_vgg19(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> VGG19Features:
-    """A frozen, eval-mode VGG19 from resolved weights (strict load)."""
+    """A frozen, eval-mode VGG19 from resolved weights (strict load). A file that holds the first
+    convolutions only (bench/pack_vgg.py) gives the trunk through the ReLU after its last one."""
     name = resolved.config.get("input_convention")
     if name not in CONVENTIONS:
         raise ValueError(f"{resolved.path}: config input_convention must be one of {list(CONVENTIONS)}, got {name!r}")
-    model = VGG19Features(convention=CONVENTIONS[name], pooling=pooling)
+    model = VGG19Features(convention=CONVENTIONS[name], pooling=pooling, through=_deepest_relu(resolved))
     hub.load_model_weights(model, resolved)
     return model.requires_grad_(False).eval().to(device=device, dtype=dtype)
+
+
+def _deepest_relu(resolved: hub.ResolvedWeights) -> str:
+    # the ReLU after the deepest convolution in the file (strict loading then refuses any gap)
+    from safetensors import safe_open
+
+    with safe_open(str(resolved.path), framework="pt", device="cpu") as f:
+        indices = [int(k.split(".")[1]) for k in f.keys() if k.startswith("features.") and k.endswith(".weight")]
+    if not indices:
+        raise ValueError(f"{resolved.path} holds no VGG19 convolution weights (features.N.weight)")
+    deepest = LAYER_NAMES[max(indices) + 1]
+    return LAYER_NAMES[-1] if deepest == "relu5_4" else deepest  # all convolutions: the whole trunk, pool5 too
 
 
 WEIGHT_SOURCES = {"caffe": "vgg19-caffe"}  # torchvision's retraining: a local file (path=...) only, see hub.py

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -64,18 +65,31 @@ def test_border_step_by_hand():
 
 def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):
     # a GPU session has one 10-minute call: a broken step there costs the whole session's device time
-    faces = shared_dir / "data" / "faces"
-    for split in ("train", "heldout"):
-        (tmp_path / split).mkdir()
-        for path in sorted((faces / split).glob("*.jpg"))[:24]:
-            shutil.copy(path, tmp_path / split / path.name)
-        pack = [sys.executable, str(BENCH / "pack_faces.py"), str(tmp_path / split), str(tmp_path / "faces.zip")]
-        subprocess.run(pack, check=True, capture_output=True, timeout=120)
+    def pack(source, dest, *options):
+        command = [sys.executable, str(BENCH / "pack_images.py"), str(source), str(dest), *options]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    data = shared_dir / "data"
+    for folder, options in (("faces/train", ["--face"]), ("faces/heldout", ["--face"]),
+                            ("vangogh2photo/paintings_train", []), ("vangogh2photo/photos_train", [])):  # fmt: skip
+        few = tmp_path / folder
+        few.mkdir(parents=True)
+        for path in sorted((data / folder).glob("*.jpg"))[:12]:
+            shutil.copy(path, few / path.name)
+        pack(few, tmp_path / f"{folder.split('/')[0]}.zip", *options)
+    vgg = tmp_path / "vgg19-relu4_1.safetensors"
+    whole = shared_dir / "weights" / "vgg19-caffe.safetensors"
+    command = [sys.executable, str(BENCH / "pack_vgg.py"), str(whole), str(vgg)]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
     out = tmp_path / "out"
     env = {
         **os.environ, "PYTHON": sys.executable, "DEVICE": "cpu", "OUT": str(out), "WORK": str(tmp_path / "work"),
-        "FACES": str(tmp_path / "faces.zip"), "TRAIN_S": "2", "KIMG": "0.02", "SIZE": "128x72",
-        "TRAIN_ARGS": "--img-resolution 16 --fmap-base 128 --fmap-max 32", "TRANSLATE": "--norm image;--norm tile",
+        "FACES": str(tmp_path / "faces.zip"), "VANGOGH": str(tmp_path / "vangogh2photo.zip"), "VGG": str(vgg),
+        "SIAMESE_S": "30", "SIAMESE_ARGS": "--batch 2 --steps 2 --sample-every 1",
+        "CYCLEGAN_S": "30", "CYCLEGAN_ARGS": "--steps 2 --decay-start 1 --batch 1 --crop 64 --ngf 8 --n-blocks 1 "
+                                             "--ndf 8 --sample-every 1",
+        "PROGAN_S": "2", "KIMG": "0.02", "SIZE": "128x72", "TRANSLATE": "--norm image;--norm tile",
+        "PROGAN_TRAIN_ARGS": "--img-resolution 16 --fmap-base 128 --fmap-max 32",
         "QUALITY_ARGS": "--steps 2 --settings 0.05:1:2", "PROGAN_ARGS": "--resolutions 16 --steps 2 --frames 4",
     }  # fmt: skip
     done = subprocess.run(["bash", str(BENCH / "gpu_session.sh")], env=env, capture_output=True, text=True,
@@ -83,12 +97,25 @@ def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):
     log = (out / "gpu_session.log").read_text()
     assert done.returncode == 0 and "== done" in log, log[-3000:]
     exits = [line.split()[2] for line in log.splitlines() if line.startswith("== rc ")]
-    assert exits == ["0"] * 6 and "== skipped" not in log  # train, quality, speed, 2 translate variants, pytest
+    # Siamese, CycleGAN, ProGAN, its quality, 2 translate variants, pytest, ProGAN speed
+    assert exits == ["0"] * 8 and "== skipped" not in log, log[-3000:]
     back = sorted(p.name for p in out.iterdir())
-    assert back == sorted(["config.json", "gpu_session.log", "log.csv", "model.safetensors", "progan_quality.json",
-                           "progan_speed.json", "samples.png"])  # fmt: skip
+    assert back == sorted(["cyclegan.tar", "gpu_session.log", "progan.tar", "progan_quality.json",
+                           "progan_speed.json", "siamese.tar"])  # fmt: skip
     assert len(back) <= 8  # the device tool brings back at most 8 files
-    info = json.loads((out / "config.json").read_text())
+
+    def unpack(name):
+        with tarfile.open(out / f"{name}.tar") as tar:
+            names = tar.getnames()
+            tar.extractall(tmp_path / "back" / name, filter="data")
+        assert {"model.safetensors", "config.json", "log.csv"} <= set(names), names
+        assert any(n.startswith("samples/step_") for n in names), names
+        return json.loads((tmp_path / "back" / name / "config.json").read_text())
+
+    siamese = unpack("siamese")  # warm started from the shipped model, G_ema shipped
+    assert siamese["trained_steps"] == 2 and siamese["ema_beta"] == 0.999 and siamese["ngf"] == 32
+    assert unpack("cyclegan")["upsample"] == "resize"
+    info = unpack("progan")
     assert info["img_resolution"] == 16 and info["crop_box"] == "" and info["complete"] is False
     assert info["augment"] == "color,translation,cutout" and info["loss"] == "wgan-gp"
     rows = json.loads((out / "progan_quality.json").read_text())["rows"]

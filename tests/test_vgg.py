@@ -71,3 +71,28 @@ def test_min_input_side_is_what_the_network_needs(vgg, layer, side):
             vgg(torch.rand(1, 3, 2 * side, side - 1), [layer])
     with pytest.raises(ValueError, match="Unknown VGG19 layers"):
         min_input_side(["block5_conv2"])
+
+
+def test_a_cut_trunk_matches_the_whole_and_refuses_deeper_layers(hub_cache, tmp_path):
+    """bench/pack_vgg.py's file: the trunk through relu4_1, the same features, deeper ones refused."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    resolved = hub.resolve("vgg19-caffe")
+    whole = build_vgg19(resolved, dtype=torch.float64)
+    assert whole.through == LAYER_NAMES[-1] == "pool5" and len(whole.features) == len(LAYER_NAMES)
+    cut_file = tmp_path / "vgg19-relu4_1.safetensors"
+    bench = Path(__file__).resolve().parents[1] / "bench" / "pack_vgg.py"
+    subprocess.run([sys.executable, str(bench), str(resolved.path), str(cut_file)], check=True, capture_output=True,
+                   timeout=300)  # fmt: skip
+    cut = build_vgg19(hub.resolve("vgg19-caffe", path=cut_file), dtype=torch.float64)
+    assert cut.through == "relu4_1" and len(cut.features) == LAYER_NAMES.index("relu4_1") + 1
+    assert sum(p.numel() for p in cut.parameters()) < 0.2 * sum(p.numel() for p in whole.parameters())
+    image = torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    layers = ["relu2_1", "relu3_1", "relu4_1"]
+    got, expected = cut(image, layers), whole(image, layers)
+    for name in layers:
+        assert torch.equal(got[name], expected[name])
+    with pytest.raises(ValueError, match="through relu4_1 only.*relu5_1"):
+        cut(image, ["relu3_1", "relu5_1"])

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Get the working tree under the device tool's 64 MiB before bench/gpu_session.sh's one call.
+#
+#   bash bench/gpu_pack.sh prepare   # build .carry/ (once) and move the weights the call does not need aside
+#   device run: command "bash bench/gpu_session.sh", carry [".carry"], timeout_s 600
+#   bash bench/gpu_pack.sh restore   # put them back (always, also when the call failed)
+#   bash bench/gpu_pack.sh size      # what would travel now, in MiB
+#
+# What travels is the tracked and untracked-not-ignored files plus the carried .carry/ (git-ignored):
+#   .carry/vangogh.zip   paintings (WebP q90, 10.9 MB) and photos (q75, 9.9 MB) of the training splits
+#   .carry/faces.zip     the 64x64 training and held-out faces (15.7 MB)
+#   .carry/vgg19-relu4_1.safetensors  the Caffe VGG19 through relu4_1 (7.0 MB; the whole is 40 MB)
+#   .carry/shared/data/hd_photos/landscape/...  the HD photo the CUDA tiling test reads
+# The tracked weights of models the call neither trains from nor tests (AdaIN, Magenta, CycleGAN,
+# the naive Siamese GAN, the domain classifier: 38 MB) and the committed galleries wait in
+# $STASH (default ../gpu_stash, outside the tree) and come back with `restore` (git checkout as
+# a fallback, since they are committed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+SHARED=${SHARED:-../shared}
+STASH=${STASH:-../gpu_stash}
+LIMIT_MIB=64
+ASIDE=(
+    checkpoints/adain-decoder/model.safetensors
+    checkpoints/magenta-arbitrary/model.safetensors
+    checkpoints/cyclegan-vangogh/model.safetensors
+    checkpoints/siamese-vangogh-naive/model.safetensors
+    checkpoints/domain-classifier/model.safetensors
+)
+mapfile -t PICTURES < <(git ls-files 'checkpoints/*.jpg' 'checkpoints/*.png')
+
+size() {  # bytes that would travel: present tracked + untracked-not-ignored files, and .carry/
+    local tree carry
+    tree=$(git ls-files -co --exclude-standard -z | xargs -0 -r stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}')
+    carry=$(du -sb .carry 2>/dev/null | cut -f1)
+    echo $((tree + ${carry:-0}))
+}
+
+case "${1:-}" in
+prepare)
+    mkdir -p .carry
+    if [ ! -f .carry/vangogh.zip ]; then
+        $PY bench/pack_images.py "$SHARED/data/vangogh2photo/paintings_train" .carry/vangogh.zip --quality 90
+        $PY bench/pack_images.py "$SHARED/data/vangogh2photo/photos_train" .carry/vangogh.zip --quality 75
+    fi
+    if [ ! -f .carry/faces.zip ]; then
+        $PY bench/pack_images.py "$SHARED/data/faces/train" .carry/faces.zip --face
+        $PY bench/pack_images.py "$SHARED/data/faces/heldout" .carry/faces.zip --face
+    fi
+    [ -f .carry/vgg19-relu4_1.safetensors ] ||
+        $PY bench/pack_vgg.py "$SHARED/weights/vgg19-caffe.safetensors" .carry/vgg19-relu4_1.safetensors
+    photo=hd_photos/landscape/lomiri_Bridge_by_Sander_Klootwijk.jpg
+    mkdir -p ".carry/shared/data/$(dirname $photo)"
+    cp -n "$SHARED/data/$photo" ".carry/shared/data/$photo"
+    mkdir -p "$STASH"
+    for path in "${ASIDE[@]}" "${PICTURES[@]}"; do
+        if [ -f "$path" ]; then
+            mkdir -p "$STASH/$(dirname "$path")"
+            mv "$path" "$STASH/$path"
+        fi
+    done
+    bytes=$(size)
+    echo "travels: $((bytes / 1048576)) MiB of $LIMIT_MIB (set aside in $STASH: ${#ASIDE[@]} weights, ${#PICTURES[@]} pictures)"
+    ((bytes < LIMIT_MIB * 1048576)) || { echo "over the limit: run '$0 restore' and carry less" >&2; exit 1; }
+    ;;
+restore)
+    for path in "${ASIDE[@]}" "${PICTURES[@]}"; do
+        if [ -f "$STASH/$path" ] && [ ! -f "$path" ]; then mv "$STASH/$path" "$path"; fi
+    done
+    git checkout -- "${ASIDE[@]}" "${PICTURES[@]}"  # anything the stash lost comes back from git
+    git diff --quiet -- checkpoints && echo "restored: checkpoints/ as committed"
+    ;;
+size)
+    bytes=$(size)
+    echo "travels: $((bytes / 1048576)) MiB of $LIMIT_MIB"
+    ;;
+*)
+    echo "usage: $0 prepare|restore|size" >&2
+    exit 2
+    ;;
+esac
