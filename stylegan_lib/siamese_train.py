@@ -18,6 +18,11 @@ The run folder gets ``model.safetensors`` + ``config.json`` (G, or G_ema: what s
 G_ema(A) with ``ema_beta``).
 A ``time_limit_s`` ends the run cleanly with a checkpoint, so a long training can be cut
 into commands that fit a 10-minute limit and resumed with the same command.
+
+Under ``torchrun`` the run is data-parallel (:mod:`stylegan_lib.distributed`): ``batch`` is the
+global N, each rank keeps N / ranks of the pairs (A1, A2) and of the B crops; G and D are each
+wrapped in DistributedDataParallel and called through their wrapper only in their own step (G's
+step looks through the bare D, frozen), so a 2-process run trains the 1-process model.
 """
 
 from __future__ import annotations
@@ -25,12 +30,12 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
-from . import checkpointing
+from . import checkpointing, distributed
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
 from .siamese import (
@@ -75,7 +80,7 @@ class SiameseTrainConfig:
     content_weight: float = 0.0  # weight of the VGG19 content term between AB and A (0 = off)
     content_layer: str = "relu4_1"  # VGG19 layer of the content term
     vgg_path: str | None = None  # Caffe VGG19 .safetensors for vgg19 D or the content term (default: hub.py)
-    init_g: str | None = None  # a new run starts G from these weights (model folder or .safetensors)
+    init_g: str | None = None  # a new run starts G from these weights (model folder or .safetensors; any upsample)
     ema_beta: float | None = None  # G_ema <- beta * G_ema + (1 - beta) * G each step, and G_ema ships; None: G
     max_side_a: int | None = None  # downscale domain A images (seed 000's fix for HD sets)
     max_side_b: int | None = None  # downscale domain B images likewise
@@ -107,7 +112,8 @@ def train_siamese(
     """Train (or resume) the run in ``config.out``; returns the path of the shipped weights."""
     _check(config)
     out = Path(config.out)
-    device = torch.device(config.device)
+    world = distributed.init(config.device)
+    device, n = world.device, world.local_batch(config.batch)  # n: this rank's pairs (A1, A2) and B crops
     torch.manual_seed(config.seed)
     crop = 2 * config.model.tile if config.combo else config.model.tile
     sampler_a = CropSampler(
@@ -145,7 +151,7 @@ def train_siamese(
         step, elapsed = state["step"], state["elapsed"]
     elif config.init_g is not None:
         start, start_config = load_generator(path=config.init_g)
-        if start_config != config.model:
+        if replace(start_config, upsample=config.model.upsample) != config.model:  # upsampling has no weights
             raise ValueError(f"init_g {config.init_g} has another model config: {start_config}")
         G.load_state_dict(start.state_dict())
     # G_ema starts as G (also when a run begun without it is resumed with ema_beta)
@@ -168,6 +174,10 @@ def train_siamese(
             info["ema_beta"] = config.ema_beta
         checkpointing.save_model(out, G if G_ema is None else G_ema, {**config.model.to_dict(), **info})
 
+    # DDP wrappers, called only in their own step: D_train in D's step, G_train in G's (both steps
+    # use the one forward of G). G's loss looks through the bare D, frozen: no D gradient, no all-reduce.
+    G_train, D_train = world.wrap(G), world.wrap(D)
+
     def look(x: torch.Tensor, *, grad: bool = False) -> dict[str, torch.Tensor]:
         # the frozen VGG19's features of x, shared by D and the content term ({} without them)
         if vgg is None:
@@ -181,19 +191,20 @@ def train_siamese(
     autocast = (
         torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     )
-    n = config.batch
     zero = torch.zeros((), device=device)
-    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
+    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, enabled=world.main) as run:
         while step < config.steps:
-            a = sampler_a.sample(2 * n).to(device)  # [2N, 3, 2S, 2S]: A1 = a[:N], A2 = a[N:]
-            b = sampler_b.sample(n).to(device)  # [N, 3, 2S, 2S]
+            a = sampler_a.sample(2 * config.batch)  # global [2N, 3, 2S, 2S]: A1 = a[:N], A2 = a[N:]
+            a = torch.cat([world.shard(a[: config.batch]), world.shard(a[config.batch :])]).to(device)  # [2n, ...]
+            b = world.shard(sampler_b.sample(config.batch)).to(device)  # [n, 3, 2S, 2S]
 
             with autocast:
                 f_a, f_b = look(a), look(b)
-                ab = combo(G, a, tile=config.model.tile)  # [2N, 3, 2S, 2S] (naive: [2N, 3, S, S], one tile)
+                ab = combo(G_train, a, tile=config.model.tile)  # [2N, 3, 2S, 2S] (naive: [2N, 3, S, S], one tile)
                 f_ab = look(ab, grad=True)  # kept with its graph for G's step below (VGG19 is frozen)
                 f_ab_d = {k: v.detach() for k, v in f_ab.items()}
-                d_a, d_ab, d_b = D(d_input(a, f_a)), D(d_input(ab.detach(), f_ab_d)), D(d_input(b, f_b))
+                d_a, d_ab = D_train(d_input(a, f_a)), D_train(d_input(ab.detach(), f_ab_d))
+                d_b = D_train(d_input(b, f_b))
                 l_d1 = loss_d_real(d_b)
                 l_d2 = loss_d_fake(d_ab, margin=config.model.margin)
                 l_d3 = loss_transformation(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
@@ -203,6 +214,7 @@ def train_siamese(
             loss_d.backward()
             opt_d.step()
 
+            D.requires_grad_(False)  # G's step: gradients flow through D to G only
             with autocast:
                 d_a, d_ab = D(d_input(a, f_a)).detach(), D(d_input(ab, f_ab))
                 l_g1 = loss_g_adv(d_ab)
@@ -211,33 +223,40 @@ def train_siamese(
                 l_content = content_loss(f_ab, f_a, layer=config.content_layer) if config.content_weight else zero
                 loss_g = loss_g + config.content_weight * l_content
                 if config.identity_weight:
-                    loss_g = loss_g + config.identity_weight * (combo(G, b, tile=config.model.tile) - b).abs().mean()
+                    identity = combo(G_train, b, tile=config.model.tile)
+                    loss_g = loss_g + config.identity_weight * (identity - b).abs().mean()
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
+            D.requires_grad_(True)
             if G_ema is not None:
                 update_ema(G_ema, G, beta=config.ema_beta)
             step += 1
             elapsed = run.elapsed
 
+            stop = False
             if step % config.log_every == 0 or step == config.steps:
                 with torch.no_grad():
                     cos = transformation_cosine(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
                 norms = [d_b.norm(dim=1).mean(), d_ab.detach().norm(dim=1).mean()]
-                values = [l_d1, l_d2, l_d3, l_spread, l_g1, l_g2, l_content, cos, *norms]
-                losses = dict(zip(LOG_FIELDS[1:-1], (round(float(v.detach()), 5) for v in values), strict=True))
+                values = world.mean([l_d1, l_d2, l_d3, l_spread, l_g1, l_g2, l_content, cos, *norms])  # over ranks
+                losses = dict(zip(LOG_FIELDS[1:-1], (round(v, 5) for v in values), strict=True))
                 run.write([step, *losses.values(), round(elapsed, 1)])
-                if callback is not None and callback(TrainProgress(step, config.steps, losses)):
+                if world.main and callback is not None:
+                    stop = bool(callback(TrainProgress(step, config.steps, losses)))
+                if world.decide(stop):
                     break
-            if step % config.sample_every == 0 or step == config.steps:
+            if world.main and (step % config.sample_every == 0 or step == config.steps):
                 rows = [a[:6].float().cpu(), ab[:6].detach().float().cpu()]
                 if G_ema is not None:
                     with torch.no_grad(), autocast:
                         rows.append(combo(G_ema, a[:6], tile=config.model.tile).float().cpu())
                 save_png(sample_grid(rows), run.sample_path(step))
-            if step % config.checkpoint_every == 0:
+            if world.main and step % config.checkpoint_every == 0:
                 save()
-            if run.out_of_time():
+            if world.decide(run.out_of_time()):
                 break
-    save()
+    if world.main:
+        save()
+    world.barrier()  # every rank returns once the run folder is written
     return out / "model.safetensors"

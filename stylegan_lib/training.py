@@ -2,7 +2,8 @@
 
 Every trainer (siamese_train, cyclegan_train, adain_train, progan_train) keeps ``log.csv``
 appended across resumes, counts ``elapsed`` training time over all sessions (restored from
-the run state) and stops a session cleanly after ``time_limit_s`` of wall time.
+the run state) and stops a session cleanly after ``time_limit_s`` of wall time. In a
+multi-process run (:mod:`stylegan_lib.distributed`) only rank 0's RunLog writes (``enabled``).
 """
 
 from __future__ import annotations
@@ -45,14 +46,19 @@ class RunLog:
 
     ``elapsed``: training seconds over every session, continuing from the resumed value;
     ``out_of_time()``: this session has run longer than ``time_limit_s`` (None: never).
+    ``enabled=False`` (ranks other than 0): no file is opened and :meth:`write` does nothing.
     """
 
-    def __init__(self, out: Path, fields: Sequence[str], *, elapsed: float, time_limit_s: float | None):
-        self.out, self.fields, self.time_limit_s = Path(out), tuple(fields), time_limit_s
+    def __init__(
+        self, out: Path, fields: Sequence[str], *, elapsed: float, time_limit_s: float | None, enabled: bool = True
+    ):
+        self.out, self.fields, self.time_limit_s, self.enabled = Path(out), tuple(fields), time_limit_s, enabled
         self._started = time.monotonic() - elapsed
         self._session_start = time.monotonic()
 
     def __enter__(self) -> RunLog:
+        if not self.enabled:
+            return self
         self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / "log.csv"
         new = not path.exists()
@@ -63,9 +69,12 @@ class RunLog:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._file.close()
+        if self.enabled:
+            self._file.close()
 
     def write(self, row: Sequence) -> None:
+        if not self.enabled:
+            return
         self._writer.writerow(row)
         self._file.flush()
 

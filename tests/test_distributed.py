@@ -1,0 +1,152 @@
+"""Data-parallel training (stylegan_lib.distributed): 2 gloo processes train the 1-process model.
+
+Each test launches 2 CPU processes (torch.multiprocessing, gloo, the environment torchrun would
+set) on tiny models and real crops, and checks the run folder rank 0 wrote against a 1-process
+run of the same config (float32): the same global batch gives the same weights, to float
+rounding, and a run resumes across process counts. The tolerance is set against how far the
+weights moved, so a run that trained on other data, or only on its shard, fails.
+"""
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from stylegan_lib import checkpointing, distributed
+from stylegan_lib.cyclegan import CycleGANConfig
+from stylegan_lib.cyclegan_train import CycleGANTrainConfig, train_cyclegan
+from stylegan_lib.siamese import Generator, SiameseConfig
+from stylegan_lib.siamese_train import SiameseTrainConfig, train_siamese
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank(rank: int, size: int, port: int, runs: list) -> None:
+    # what torchrun sets for each process
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(size), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))  # fmt: skip
+    torch.set_num_threads(1)
+    for train, config in runs:
+        train(config)
+
+
+def run_ranks(size: int, *runs) -> None:
+    """Each ``(train, config)`` of ``runs`` in turn, in ``size`` processes (gloo on the CPU)."""
+    mp.start_processes(_rank, args=(size, _free_port(), list(runs)), nprocs=size, join=True, start_method="spawn")
+
+
+def state(run: Path, key: str) -> dict[str, torch.Tensor]:
+    return checkpointing.load_state(run)[key]
+
+
+def assert_close_to(got: torch.Tensor, want: torch.Tensor, start: torch.Tensor) -> None:
+    """``got`` equals ``want`` to float rounding: off by less than 1/1000 of how far ``want`` moved from ``start``."""
+    moved, diff = float((want - start).abs().max()), float((got - want).abs().max())
+    assert moved > 1e-3, moved
+    assert diff < 1e-3 * moved, (diff, moved)
+
+
+def assert_same_weights(got: dict, want: dict, start: dict) -> None:
+    assert got.keys() == want.keys()
+    flat = lambda d: torch.cat([d[k].flatten() for k in sorted(d) if d[k].is_floating_point()])  # noqa: E731
+    assert_close_to(flat(got), flat(want), flat(start))
+
+
+def assert_same_function(build, got: dict, want: dict, start: dict, x: torch.Tensor) -> None:
+    """The networks of three state dicts compared by their outputs on ``x``.
+
+    For networks with a convolution's bias before an instance norm: the norm cancels the bias, so its
+    gradient is float noise around zero, which Adam scales to +-lr on one process and on two alike
+    (differently); what the network computes does not depend on it.
+    """
+    outs = []
+    for sd in (got, want, start):
+        net = build()
+        net.load_state_dict(sd)
+        with torch.no_grad():
+            outs.append(net(x))
+    assert_close_to(*outs)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def test_one_process_world_is_a_no_op(monkeypatch):
+    for key in ("RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    world = distributed.init("cpu")
+    assert (world.rank, world.size, world.main, world.distributed) == (0, 1, True, False)
+    x = torch.arange(6.0).view(6, 1)
+    module = torch.nn.Linear(1, 1)
+    assert world.shard(x) is x and world.gather(x) is x and world.wrap(module) is module
+    assert world.local_batch(7) == 7 and world.decide(True) and world.mean([1.0, torch.tensor(2.0)]) == [1.0, 2.0]
+
+
+def test_shards_are_strided_rows_and_batches_must_divide():
+    x = torch.arange(8.0).view(8, 1)
+    assert distributed.World(1, 2).shard(x).flatten().tolist() == [1.0, 3.0, 5.0, 7.0]
+    assert distributed.World(0, 4).shard(x).flatten().tolist() == [0.0, 4.0]
+    with pytest.raises(ValueError, match=r"batch \(6\) is the global batch.*multiple of 4"):
+        distributed.World(0, 4).local_batch(6)
+
+
+def test_per_sample_transforms_draw_what_one_process_draws():
+    def jitter(x, generator):  # a per-sample random op, as DiffAugment's
+        return x + torch.rand(x.shape[0], 1, generator=generator)
+
+    x = torch.randn(6, 3)
+    whole = jitter(x, torch.Generator().manual_seed(0))
+    for rank in range(3):
+        world = distributed.World(rank, 3)
+        part = world.per_sample(lambda t: jitter(t, torch.Generator().manual_seed(0)), world.shard(x))
+        torch.testing.assert_close(part, world.shard(whole), rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------- trainers
+
+SIAMESE = SiameseConfig(tile=16, lenvec=8, ngf=4, n_blocks=1, ndf=4)
+
+
+def siamese(domains, out, **kw) -> SiameseTrainConfig:
+    a, b = domains
+    base = SiameseTrainConfig(domain_a=[str(a)], domain_b=[str(b)], out=str(out), steps=3, batch=4, log_every=1,
+                              sample_every=100, checkpoint_every=100, ema_beta=0.9, identity_weight=1.0,
+                              lr_g=1e-3, lr_d=1e-3, model=SIAMESE)  # fmt: skip
+    return replace(base, **kw)
+
+
+def test_siamese_two_processes_train_the_one_process_model_and_resume_across_counts(domains, tmp_path):
+    one, two = siamese(domains, tmp_path / "one"), siamese(domains, tmp_path / "two")
+    init = siamese(domains, tmp_path / "init", steps=0)
+    # 1 -> 2: two ranks resume a 1-process checkpoint; 2 -> 1: the other way round
+    one_two, two_one = siamese(domains, tmp_path / "one_two", steps=2), siamese(domains, tmp_path / "two_one", steps=2)
+    train_siamese(one)
+    train_siamese(init)
+    train_siamese(one_two)
+    run_ranks(2, (train_siamese, two), (train_siamese, two_one), (train_siamese, replace(one_two, steps=3)))
+    train_siamese(replace(two_one, steps=3))
+
+    want, start = tmp_path / "one", tmp_path / "init"
+    tiles = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    for run in (tmp_path / "two", tmp_path / "one_two", tmp_path / "two_one"):
+        assert_same_weights(state(run, "D"), state(want, "D"), state(start, "D"))
+        for key in ("G", "G_ema"):
+            got = state(run, key)
+            assert_same_function(lambda: Generator(SIAMESE), got, state(want, key), state(start, key), tiles)
+    rows = list(csv.DictReader(open(tmp_path / "two" / "log.csv")))
+    ref = list(csv.DictReader(open(tmp_path / "one" / "log.csv")))
+    assert [r["step"] for r in rows] == ["1", "2", "3"]  # rank 0 alone wrote, once per step
+    assert float(rows[0]["loss_d1"]) == pytest.approx(float(ref[0]["loss_d1"]), rel=1e-4)  # the global batch's
