@@ -35,6 +35,11 @@ class SiameseConfig:
     ndf: int = 32  # D width of its first convolution
     residual: bool = True  # G predicts a change added to its input tile (starts near the identity)
     spectral_norm: bool = True  # spectral normalisation of D's layers instead of instance norm
+    upsample: str = "nearest"  # G's 2x upsamplings before its 3x3 convolutions: nearest or bilinear
+
+    def __post_init__(self):
+        if self.upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {list(UPSAMPLING)}, got {self.upsample!r}")
 
     def to_dict(self) -> dict:
         return {"architecture": "siamese-gan", **asdict(self)}
@@ -42,6 +47,17 @@ class SiameseConfig:
     @classmethod
     def from_dict(cls, d: dict) -> SiameseConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+# Resize-convolution (Odena et al. 2016, "Deconvolution and checkerboard artifacts"): nearest
+# neighbour copies each feature into a 2x2 block, and a 3x3 convolution trained on such blocks can
+# still print a 2- and 4-px grid; bilinear interpolation leaves no block to print. Both have no
+# weights, so a model trained with one can be fine-tuned with the other (siamese_train's init_g).
+UPSAMPLING = ("nearest", "bilinear")
+
+
+def _upsample(mode: str) -> nn.Upsample:
+    return nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
 
 
 def _res_block(ch: int) -> instnorm.ResidualBlock:
@@ -63,13 +79,14 @@ class Generator(nn.Module):
         super().__init__()
         c = config.ngf
         norm = lambda ch: nn.InstanceNorm2d(ch, affine=True)  # noqa: E731
+        up = lambda: _upsample(config.upsample)  # noqa: E731
         self.net = nn.Sequential(
             nn.ReflectionPad2d(3), nn.Conv2d(3, c, 7), norm(c), nn.ReLU(True),
             nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, padding_mode="reflect"), norm(2 * c), nn.ReLU(True),
             nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1, padding_mode="reflect"), norm(4 * c), nn.ReLU(True),
             *[_res_block(4 * c) for _ in range(config.n_blocks)],
-            nn.Upsample(scale_factor=2), nn.ReflectionPad2d(1), nn.Conv2d(4 * c, 2 * c, 3), norm(2 * c), nn.ReLU(True),
-            nn.Upsample(scale_factor=2), nn.ReflectionPad2d(1), nn.Conv2d(2 * c, c, 3), norm(c), nn.ReLU(True),
+            up(), nn.ReflectionPad2d(1), nn.Conv2d(4 * c, 2 * c, 3), norm(2 * c), nn.ReLU(True),
+            up(), nn.ReflectionPad2d(1), nn.Conv2d(2 * c, c, 3), norm(c), nn.ReLU(True),
             nn.ReflectionPad2d(3), nn.Conv2d(c, 3, 7), nn.Tanh(),
         )  # fmt: skip
         self.residual = config.residual

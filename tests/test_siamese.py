@@ -76,3 +76,31 @@ def test_config_round_trip():
     d = TINY.to_dict()
     assert d["architecture"] == "siamese-gan"
     assert SiameseConfig.from_dict({**d, "trained_steps": 5}) == TINY
+
+
+def test_bilinear_upsampling_prints_no_grid_on_flat_features():
+    """With the same weights, nearest upsampling copies each low-resolution feature into a 2x2
+    block, bilinear interpolates: on a smooth ramp the nearest model's output repeats with a 4-px
+    period (two 2x upsamplings) that the bilinear one does not have. Old configs read as nearest."""
+    from dataclasses import replace
+
+    from stylegan_lib.instnorm import receptive_radius
+
+    torch.manual_seed(0)
+    nearest = Generator(replace(TINY, residual=False)).double().eval()
+    bilinear = Generator(replace(TINY, residual=False, upsample="bilinear")).double().eval()
+    bilinear.load_state_dict(nearest.state_dict())  # no weights differ: the upsampling has none
+    ramp = torch.linspace(0, 1, 64, dtype=torch.float64).view(1, 1, 1, 64).expand(1, 3, 64, 64).contiguous()
+
+    def period4(G):  # energy of the 4-px-periodic part of the row profile against the rest
+        row = G(ramp)[0, :, 32, 8:56].mean(0)  # away from the borders
+        spectrum = torch.fft.rfft(row - row.mean()).abs().square()
+        return (spectrum[len(row) // 4] / spectrum[1:].sum()).item()
+
+    assert period4(nearest) > 5 * period4(bilinear)  # 7.7x with these (seeded) weights
+    modes = [m.mode for G in (nearest, bilinear) for m in G.modules() if isinstance(m, torch.nn.Upsample)]
+    assert modes == ["nearest"] * 2 + ["bilinear"] * 2
+    assert receptive_radius(bilinear.net) > receptive_radius(nearest.net)  # bilinear reads one more neighbour
+    assert SiameseConfig.from_dict({k: v for k, v in TINY.to_dict().items() if k != "upsample"}).upsample == "nearest"
+    with pytest.raises(ValueError, match="upsample"):
+        SiameseConfig(upsample="transpose")
