@@ -12,6 +12,12 @@ pools and the torch RNG), ``log.csv`` and ``samples/step_NNNNNN.png`` (rows: A, 
 G_BA(G_AB(A)), B, G_BA(B) for four fixed crops). A ``time_limit_s`` ends the run cleanly with a
 checkpoint, so a long training can be cut into commands that fit a time limit and resumed with
 the same command. On CUDA the forward passes run under bfloat16 autocast (``bf16``).
+
+Under ``torchrun`` the run is data-parallel (:mod:`stylegan_lib.distributed`): ``batch`` is the
+global N, split across the ranks. The generators are wrapped in DistributedDataParallel for their
+step, the discriminators for theirs (the generators' loss looks through the bare, frozen
+discriminators). The history pools are the one-process pools on every rank: each rank gathers
+all translations, queries its copy (same seed, same images, same order) and keeps its rows.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpointing
+from . import checkpointing, distributed
 from .cyclegan import (
     CycleGANConfig,
     HistoryPool,
@@ -75,7 +81,8 @@ def train_cyclegan(
 ) -> Path:
     """Train (or resume) the run in ``config.out``; returns the path of the shipped weights (G_AB)."""
     out = Path(config.out)
-    device = torch.device(config.device)
+    world = distributed.init(config.device)
+    device, n = world.device, world.local_batch(config.batch)  # n: this rank's crops per domain
     decay_start = config.steps // 2 if config.decay_start is None else config.decay_start
     learning_rate(0, lr=config.lr, steps=config.steps, decay_start=decay_start)  # validates decay_start
     torch.manual_seed(config.seed)
@@ -131,28 +138,31 @@ def train_cyclegan(
             rows = [show_a, ab, G_BA(ab), show_b, G_BA(show_b)]
         save_png(sample_grid([r.float().cpu() for r in rows]), path)
 
+    # DDP wrappers, each called only in its own step
+    G_AB_train, G_BA_train, D_A_train, D_B_train = (world.wrap(m) for m in (G_AB, G_BA, D_A, D_B))
+
     use_bf16 = config.bf16 and device.type == "cuda"
     autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-    n, zero = config.batch, torch.zeros((), device=device)
-    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
+    zero = torch.zeros((), device=device)
+    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, enabled=world.main) as run:
         while step < config.steps:
             lr = learning_rate(step, lr=config.lr, steps=config.steps, decay_start=decay_start)
             for group in (*opt_g.param_groups, *opt_d.param_groups):
                 group["lr"] = lr
-            a = sampler_a.sample(n).to(device)  # [N, 3, c, c] in [0, 1]
-            b = sampler_b.sample(n).to(device)
+            a = world.shard(sampler_a.sample(config.batch)).to(device)  # [n, 3, c, c] in [0, 1]
+            b = world.shard(sampler_b.sample(config.batch)).to(device)
 
             # generators: fool both discriminators, close both cycles
             for D in (D_A, D_B):
                 D.requires_grad_(False)
             with autocast:
-                fake_b, fake_a = G_AB(a), G_BA(b)
-                l_g_ab, l_g_ba = lsgan_g_loss(D_B(fake_b)), lsgan_g_loss(D_A(fake_a))
-                l_cyc_a, l_cyc_b = cycle_loss(G_BA(fake_b), a), cycle_loss(G_AB(fake_a), b)
+                fake_b, fake_a = G_AB_train(a), G_BA_train(b)
+                l_g_ab, l_g_ba = lsgan_g_loss(D_B(fake_b)), lsgan_g_loss(D_A(fake_a))  # the bare, frozen Ds
+                l_cyc_a, l_cyc_b = cycle_loss(G_BA_train(fake_b), a), cycle_loss(G_AB_train(fake_a), b)
                 loss_g = l_g_ab + l_g_ba + config.cycle_weight * (l_cyc_a + l_cyc_b)
                 l_idt_a = l_idt_b = zero
                 if config.identity_weight:
-                    l_idt_a, l_idt_b = cycle_loss(G_BA(a), a), cycle_loss(G_AB(b), b)
+                    l_idt_a, l_idt_b = cycle_loss(G_BA_train(a), a), cycle_loss(G_AB_train(b), b)
                     loss_g = loss_g + config.identity_weight * (l_idt_a + l_idt_b)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -161,10 +171,12 @@ def train_cyclegan(
             # discriminators: real crops against translations from the history pools
             for D in (D_A, D_B):
                 D.requires_grad_(True)
-            past_b, past_a = pool_b.query(fake_b.detach().float()), pool_a.query(fake_a.detach().float())
+            # the pools see the global batch's translations in global order, as on one process
+            past_b = world.shard(pool_b.query(world.gather(fake_b.detach().float())))
+            past_a = world.shard(pool_a.query(world.gather(fake_a.detach().float())))
             with autocast:
-                l_d_b = lsgan_d_loss(D_B(b), D_B(past_b))
-                l_d_a = lsgan_d_loss(D_A(a), D_A(past_a))
+                l_d_b = lsgan_d_loss(D_B_train(b), D_B_train(past_b))
+                l_d_a = lsgan_d_loss(D_A_train(a), D_A_train(past_a))
                 loss_d = l_d_a + l_d_b
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
@@ -172,17 +184,22 @@ def train_cyclegan(
             step += 1
             elapsed = run.elapsed
 
+            stop = False
             if step % config.log_every == 0 or step == config.steps:
-                values = [l_g_ab, l_g_ba, l_cyc_a, l_cyc_b, l_idt_a, l_idt_b, l_d_a, l_d_b]
-                losses = dict(zip(LOG_FIELDS[1:-2], (round(float(v.detach()), 5) for v in values), strict=True))
+                values = world.mean([l_g_ab, l_g_ba, l_cyc_a, l_cyc_b, l_idt_a, l_idt_b, l_d_a, l_d_b])  # over ranks
+                losses = dict(zip(LOG_FIELDS[1:-2], (round(v, 5) for v in values), strict=True))
                 run.write([step, *losses.values(), f"{lr:.3g}", round(elapsed, 1)])
-                if callback is not None and callback(TrainProgress(step, config.steps, losses)):
+                if world.main and callback is not None:
+                    stop = bool(callback(TrainProgress(step, config.steps, losses)))
+                if world.decide(stop):
                     break
-            if step % config.sample_every == 0 or step == config.steps:
+            if world.main and (step % config.sample_every == 0 or step == config.steps):
                 save_samples(run.sample_path(step))
-            if step % config.checkpoint_every == 0:
+            if world.main and step % config.checkpoint_every == 0:
                 save()
-            if run.out_of_time():
+            if world.decide(run.out_of_time()):
                 break
-    save()
+    if world.main:
+        save()
+    world.barrier()  # every rank returns once the run folder is written
     return out / "model.safetensors"

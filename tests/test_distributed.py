@@ -20,7 +20,8 @@ import torch
 import torch.multiprocessing as mp
 
 from stylegan_lib import checkpointing, distributed
-from stylegan_lib.cyclegan import CycleGANConfig
+from stylegan_lib.cyclegan import CycleGANConfig, Discriminator
+from stylegan_lib.cyclegan import Generator as CycleGANGenerator
 from stylegan_lib.cyclegan_train import CycleGANTrainConfig, train_cyclegan
 from stylegan_lib.siamese import Generator, SiameseConfig
 from stylegan_lib.siamese_train import SiameseTrainConfig, train_siamese
@@ -39,13 +40,15 @@ def _rank(rank: int, size: int, port: int, runs: list) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(size), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))  # fmt: skip
     torch.set_num_threads(1)
-    for train, config in runs:
-        train(config)
+    for train, config, *stop_after in runs:
+        stop = None if not stop_after else lambda progress: progress.step >= stop_after[0]  # rank 0 decides
+        train(config, callback=stop)
 
 
 def run_ranks(size: int, *runs) -> None:
-    """Each ``(train, config)`` of ``runs`` in turn, in ``size`` processes (gloo on the CPU)."""
-    mp.start_processes(_rank, args=(size, _free_port(), list(runs)), nprocs=size, join=True, start_method="spawn")
+    """Each ``(train, config)`` or ``(train, config, stop_after_step)`` of ``runs`` in turn, in ``size``
+    processes (gloo on the CPU)."""
+    mp.start_processes(_rank, args=(size, _free_port(), list(runs)), nprocs=size, join=True, start_method="fork")
 
 
 def state(run: Path, key: str) -> dict[str, torch.Tensor]:
@@ -150,3 +153,37 @@ def test_siamese_two_processes_train_the_one_process_model_and_resume_across_cou
     ref = list(csv.DictReader(open(tmp_path / "one" / "log.csv")))
     assert [r["step"] for r in rows] == ["1", "2", "3"]  # rank 0 alone wrote, once per step
     assert float(rows[0]["loss_d1"]) == pytest.approx(float(ref[0]["loss_d1"]), rel=1e-4)  # the global batch's
+
+
+CYCLEGAN = CycleGANConfig(ngf=4, n_blocks=1, ndf=8)
+
+
+def cyclegan(domains, out, **kw) -> CycleGANTrainConfig:
+    a, b = domains
+    base = CycleGANTrainConfig(domain_a=[str(a)], domain_b=[str(b)], out=str(out), steps=3, decay_start=1, batch=4,
+                               crop=32, pool_size=3, log_every=1, sample_every=100, checkpoint_every=100,
+                               model=CYCLEGAN)  # fmt: skip
+    return replace(base, **kw)
+
+
+def test_cyclegan_two_processes_train_the_one_process_model_with_one_history_pool(domains, tmp_path):
+    # 3 steps of 4 translations per domain: the 3-image pools fill in step 1 and swap images after
+    runs = {name: cyclegan(domains, tmp_path / name) for name in ("one", "two", "two_one")}
+    train_cyclegan(runs["one"])
+    train_cyclegan(cyclegan(domains, tmp_path / "init", steps=0, decay_start=0))
+    run_ranks(2, (train_cyclegan, runs["two"]), (train_cyclegan, runs["two_one"], 2))  # stopped after step 2
+    train_cyclegan(runs["two_one"])
+
+    want, start = tmp_path / "one", tmp_path / "init"
+    crops = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for run in (tmp_path / "two", tmp_path / "two_one"):
+        for key in ("G_AB", "G_BA", "D_A", "D_B"):
+            build = CycleGANGenerator if key.startswith("G") else Discriminator
+            got = state(run, key)
+            assert_same_function(lambda: build(CYCLEGAN), got, state(want, key), state(start, key), crops)
+        for pool in ("pool_a", "pool_b"):  # rank 0 saved the one-process pool
+            got, ref = state(run, pool)["images"], state(want, pool)["images"]
+            assert len(got) == len(ref) == 3
+            torch.testing.assert_close(torch.stack(got), torch.stack(ref), atol=1e-4, rtol=0)
+    rows = list(csv.DictReader(open(tmp_path / "two_one" / "log.csv")))
+    assert [r["step"] for r in rows] == ["1", "2", "3"]  # 2 steps on 2 processes, then 1 on 1
