@@ -1,4 +1,4 @@
-"""Progressive Growing of GANs (Karras et al. 2018, arXiv:1710.10196, seed 003) and a DCGAN baseline (seed 002).
+"""Progressive Growing of GANs (Karras et al. 2018, arXiv:1710.10196) and a DCGAN baseline (Radford et al. 2016).
 
 ProGAN grows G and D together from 4x4: stage k works at resolution ``4 * 2**k``; the last stage
 is ``log2(img_resolution) - 2``. When stage k is added its new layers fade in: with ``alpha < 1``
@@ -254,7 +254,7 @@ class Discriminator(nn.Module):
         return self.out(lrelu(self.dense(h.flatten(1)))).squeeze(1)
 
 
-# ----------------------------------------------------------------------------- DCGAN baseline (seed 002)
+# ----------------------------------------------------------------------------- DCGAN baseline (Radford et al. 2016)
 
 
 @dataclass
@@ -364,14 +364,17 @@ def g_loss_wgan(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(
-    D, real: torch.Tensor, fake: torch.Tensor, *, stage: int | None, alpha: float, generator=None
+    D, real: torch.Tensor, fake: torch.Tensor, *, stage: int | None, alpha: float, generator=None, eps=None
 ) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017): E[(|grad_x D(x_hat)| - 1)^2] at x_hat = eps real + (1 - eps) fake.
 
-    eps ~ U[0, 1] per sample (from ``generator`` when given). The caller multiplies by lambda (10
+    eps ~ U[0, 1] per sample (from ``generator`` when given), or the given ``eps`` [N, 1, 1, 1] (a
+    process's rows of a global draw in multi-process training). The caller multiplies by lambda (10
     in the paper). The graph is kept (create_graph) so the penalty can be backpropagated into D.
     """
-    eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator, dtype=real.dtype).to(real.device)
+    if eps is None:
+        eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator, dtype=real.dtype)
+    eps = eps.to(device=real.device, dtype=real.dtype)
     x_hat = torch.lerp(fake.detach(), real.detach(), eps).requires_grad_(True)  # [N, 3, R, R]
     (grad,) = torch.autograd.grad(D(x_hat, stage=stage, alpha=alpha).sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1).square().mean()

@@ -28,6 +28,16 @@ earlier point of a run that later degrades can still be evaluated and shipped. A
 ``time_limit_s`` ends the run cleanly with a checkpoint, a log row and a sample grid of its last
 step; the same command resumes it exactly.
 
+Under ``torchrun`` the run is data-parallel (:mod:`stylegan_lib.distributed`): every batch size
+(``batch``, ``batch_per_res``) is the global one, split across the ranks; latents, GP mixing
+weights and DiffAugment draws are made for the global batch, so each rank holds its rows of the
+one-process step. G, D and the feature discriminator's heads are each in DistributedDataParallel
+for their own step (G's and D's with ``find_unused_parameters``: a stage uses part of the
+weights); G's loss looks through the bare, frozen discriminators. Minibatch standard deviation
+groups are the rank's own samples (the paper's multi-GPU rule), which are the one-process groups
+when ``mbstd_group * ranks`` divides the batch. The DCGAN's batch norm normalises over each rank's
+samples.
+
 Tensors: faces are kept as uint8 ``[N, 3, R, R]``; batches are float ``[B, 3, r, r]`` in [-1, 1].
 """
 
@@ -46,7 +56,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from . import checkpointing, progan, projected
+from . import checkpointing, distributed, progan, projected
 from .augment import diff_augment, parse_policy
 from .data import list_images
 from .images import save_png
@@ -302,10 +312,25 @@ def _grid(images: torch.Tensor, *, resolution: int) -> torch.Tensor:
     return x.view(rows, cols, 3, resolution, resolution).permute(2, 0, 3, 1, 4).reshape(1, 3, rows * resolution, -1)
 
 
+class _Judge(nn.Module):
+    """The feature discriminator's heads as a module whose forward is ``judge``: what DDP wraps
+    (the frozen VGG19 is not a submodule of it, so DDP neither sees nor syncs it)."""
+
+    def __init__(self, fd: projected.FeatureDiscriminator):
+        super().__init__()
+        self.fd = fd
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.fd.judge(features)
+
+
 def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress], bool | None] | None = None) -> Path:
     """Train (or resume) the run in ``config.out``; returns the path of the shipped G_ema weights."""
     out, model = Path(config.out), config.model
-    device = torch.device(config.device)
+    world = distributed.init(config.device)
+    device = world.device
+    for k in range(model.num_stages):  # every stage's batch splits evenly across the ranks
+        world.local_batch(config.batch_for(4 * 2**k), what=f"batch at {4 * 2**k}x{4 * 2**k}")
     R = model.img_resolution
     phases = schedule(config)
     total = phases[-1].start + phases[-1].length
@@ -390,39 +415,46 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
         })  # fmt: skip
         checkpointing.save_model(out, G_ema, info())
 
+    # DDP wrappers, each called only in its own step; a stage leaves the other stages' weights unused
+    unused = isinstance(model, ProGANConfig)
+    G_train = world.wrap(G, find_unused_parameters=unused)
+    D_train = None if D is None else world.wrap(D, find_unused_parameters=unused)
+    FD_judge = None if FD is None else world.wrap(_Judge(FD))  # the heads, reached through judge()
+
     penalty = torch.zeros(())  # "ns": the latest R1 term (logged until the next one), or 0 without R1
     snapshot_every = None if config.snapshot_kimg is None else round(config.snapshot_kimg * 1000)  # images
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     zero = torch.zeros((), device=device)
     d_real = d_fake = f_real = f_fake = zero  # logged as 0 for a discriminator the run does not have
-    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
+    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, enabled=world.main) as run:
         while shown < total:
             k, alpha = position(phases, shown)
             kw = {"stage": k, "alpha": alpha}  # the DCGAN takes its one stage, alpha 1
-            n = config.batch_for(4 * 2**k)
-            real = fade_reals(data.sample(n, resolution=4 * 2**k), alpha).to(device)  # [n, 3, r, r]
-            z = torch.randn(n, model.z_dim, generator=noise).to(device)
+            n = config.batch_for(4 * 2**k)  # the global batch; this rank holds n / ranks of it
+            real = world.shard(fade_reals(data.sample(n, resolution=4 * 2**k), alpha)).to(device)  # [n/ranks, 3, r, r]
+            z = world.shard(torch.randn(n, model.z_dim, generator=noise)).to(device)
 
             with autocast:  # D step
                 with torch.no_grad():
-                    fake = G(z, **kw).float()  # [n, 3, r, r]
-                real, fake = aug(real), aug(fake)
+                    fake = G(z, **kw).float()  # [n/ranks, 3, r, r]
+                real, fake = world.per_sample(aug, real), world.per_sample(aug, fake)
                 loss_d = zero
                 if D is not None:
-                    d_real, d_fake = D(real, **kw).float(), D(fake, **kw).float()
+                    d_real, d_fake = D_train(real, **kw).float(), D_train(fake, **kw).float()
                     if model.loss == "wgan-gp":
-                        gp = progan.gradient_penalty(D, real, fake, generator=noise, **kw)
+                        eps = world.shard(torch.rand(n, 1, 1, 1, generator=noise))  # global draw, as one process
+                        gp = progan.gradient_penalty(D_train, real, fake, eps=eps, **kw)
                         penalty = config.gp_weight * gp + config.drift_weight * progan.drift_penalty(d_real)
                         loss_d = progan.d_loss_wgan(d_real, d_fake) + penalty
                     else:
                         loss_d = progan.d_loss_ns(d_real, d_fake)
                         if config.r1_gamma and step % config.r1_every == 0:  # lazy: every r1_every steps, that much
-                            penalty = config.r1_gamma / 2 * progan.r1_penalty(D, real, **kw)  # on what D saw
+                            penalty = config.r1_gamma / 2 * progan.r1_penalty(D_train, real, **kw)  # on what D saw
                             loss_d = loss_d + config.r1_every * penalty
                 if FD is not None:  # the same augmented images, through the frozen VGG19: only the heads learn
                     with torch.no_grad():
                         seen_real, seen_fake = FD.features(real), FD.features(fake)
-                    f_real, f_fake = FD.judge(seen_real).float(), FD.judge(seen_fake).float()  # [n, K]
+                    f_real, f_fake = FD_judge(seen_real).float(), FD_judge(seen_fake).float()  # [n, K]
                     loss_d = loss_d + projected.d_loss_hinge(f_real, f_fake)
             for opt in (opt_d, opt_f):
                 if opt is not None:
@@ -436,8 +468,8 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             judges = [m for m in (D, FD) if m is not None]
             for m in judges:
                 m.requires_grad_(False)
-            with autocast:  # G step, on the same z
-                seen = aug(G(z, **kw))
+            with autocast:  # G step, on the same z, through the bare discriminators
+                seen = world.per_sample(aug, G_train(z, **kw))
                 loss_g = zero
                 if D is not None:
                     d_gen = D(seen, **kw).float()
@@ -456,23 +488,29 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             update_ema(G_ema, G, beta=beta)
             elapsed = run.elapsed
 
-            last = shown >= total or run.out_of_time()  # the schedule or the time limit ends the run here
+            # the schedule or the time limit (rank 0's clock) ends the run here
+            last = shown >= total or world.decide(run.out_of_time())
             stopped = False
             if step % config.log_every == 0 or last:
                 values = (loss_d, loss_g, penalty, d_real.mean(), d_fake.mean(), f_real.mean(), f_fake.mean())
-                losses = dict(zip(LOG_FIELDS[5:-1], (round(float(v.detach()), 5) for v in values), strict=True))
+                losses = dict(zip(LOG_FIELDS[5:-1], (round(v, 5) for v in world.mean(values)), strict=True))
                 run.write([step, round(shown / 1000, 3), k, round(alpha, 4), n, *losses.values(), round(elapsed, 1)])
-                stopped = callback is not None and bool(callback(TrainProgress(step, shown, total, k, alpha, losses)))
-            if step % config.sample_every == 0 or last or stopped:  # the shipped G_ema's grid is always there
+                if world.main and callback is not None:
+                    stopped = bool(callback(TrainProgress(step, shown, total, k, alpha, losses)))
+                stopped = world.decide(stopped)
+            if world.main and (step % config.sample_every == 0 or last or stopped):  # the shipped G_ema's grid
                 with torch.no_grad():
                     images = torch.cat([G_ema(z, **kw).float().cpu() for z in fixed_z.split(16)])
                 images = images.add(1).div(2).clamp(0, 1)  # [num_samples, 3, r, r] in [0, 1]
                 save_png(_grid(images, resolution=R), run.sample_path(step))
             if last or stopped:
                 break
-            if step % config.checkpoint_every == 0:
+            if world.main and step % config.checkpoint_every == 0:
                 save()
-            if snapshot_every and shown // snapshot_every > (shown - n) // snapshot_every:  # crossed a multiple
+            crossed = snapshot_every and shown // snapshot_every > (shown - n) // snapshot_every  # a multiple
+            if world.main and crossed:
                 checkpointing.save_model(out / "snapshots" / f"images{shown:09d}", G_ema, info())
-    save()
+    if world.main:
+        save()
+    world.barrier()  # every rank returns once the run folder is written
     return out / "model.safetensors"

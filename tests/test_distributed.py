@@ -9,6 +9,7 @@ weights moved, so a run that trained on other data, or only on its shard, fails.
 
 import csv
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +23,8 @@ import torch.multiprocessing as mp
 from stylegan_lib import checkpointing, distributed
 from stylegan_lib.cyclegan import CycleGANConfig, Discriminator
 from stylegan_lib.cyclegan import Generator as CycleGANGenerator
+from stylegan_lib.progan import ProGANConfig
+from stylegan_lib.progan_train import ProGANTrainConfig, build_models, train_progan
 from stylegan_lib.cyclegan_train import CycleGANTrainConfig, train_cyclegan
 from stylegan_lib.siamese import Generator, SiameseConfig
 from stylegan_lib.siamese_train import SiameseTrainConfig, train_siamese
@@ -187,3 +190,43 @@ def test_cyclegan_two_processes_train_the_one_process_model_with_one_history_poo
             torch.testing.assert_close(torch.stack(got), torch.stack(ref), atol=1e-4, rtol=0)
     rows = list(csv.DictReader(open(tmp_path / "two_one" / "log.csv")))
     assert [r["step"] for r in rows] == ["1", "2", "3"]  # 2 steps on 2 processes, then 1 on 1
+
+
+PROGAN = ProGANConfig(z_dim=8, img_resolution=16, fmap_base=32, fmap_max=16, mbstd_group=2)  # stages 4, 8, 16
+
+
+@pytest.fixture(scope="module")
+def faces(shared_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("faces")
+    for path in sorted((shared_dir / "data" / "faces" / "train").glob("*.jpg"))[:24]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def progan_run(faces, out, **kw) -> ProGANTrainConfig:
+    # 16 images per phase: 2 steps of 8 at 4x4, then the 8x8 fade-in in steps of 4
+    base = ProGANTrainConfig(data=str(faces), out=str(out), kimg_per_phase=0.016, batch=4, batch_per_res="4:8",
+                             augment="color,translation,cutout", log_every=1, sample_every=100,
+                             checkpoint_every=100, num_samples=4, model=PROGAN)  # fmt: skip
+    return replace(base, **kw)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [dict(), dict(model=replace(PROGAN, loss="ns"), r1_gamma=1.0, r1_every=2)],
+    ids=["wgan-gp", "ns-r1"],
+)
+def test_progan_two_processes_train_the_one_process_model_across_a_fade_in(faces, tmp_path, kw):
+    # minibatch-std groups of 2 on 2 ranks: each rank's groups are the 1-process groups (strided shards)
+    runs = {name: progan_run(faces, tmp_path / name, **kw) for name in ("one", "two", "one_two")}
+    train_progan(runs["one"], callback=lambda p: p.step >= 4)  # 2 steps at 4x4, 2 into the 8x8 fade-in
+    train_progan(runs["one_two"], callback=lambda p: p.step >= 1)
+    run_ranks(2, (train_progan, runs["two"], 4), (train_progan, runs["one_two"], 4))
+
+    torch.manual_seed(0)  # the initial weights, as the trainer draws them
+    G0, D0 = (m.state_dict() for m in build_models(runs["one"].model))
+    want = tmp_path / "one"
+    for run in (tmp_path / "two", tmp_path / "one_two"):
+        assert checkpointing.load_state(run)["images_shown"] == 24
+        for key, start in (("G", G0), ("D", D0), ("G_ema", G0)):
+            assert_same_weights(state(run, key), state(want, key), start)
