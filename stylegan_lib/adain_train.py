@@ -11,6 +11,10 @@ would otherwise drown 900 photos); style crops are drawn from all style images p
 The run folder gets ``model.safetensors`` + ``config.json`` (the decoder: what ships),
 ``train_state.*`` (exact resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (rows:
 content, style, result). ``time_limit_s`` ends the run cleanly with a checkpoint.
+
+Under ``torchrun`` the run is data-parallel (:mod:`stylegan_lib.distributed`): ``batch`` is the
+global batch of content and of style crops, split across the ranks; the decoder is in
+DistributedDataParallel, the frozen VGG19 encoder is not wrapped.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from . import adain, checkpointing
+from . import adain, checkpointing, distributed
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
 from .training import RunLog, TrainProgress, sample_grid
@@ -91,11 +95,13 @@ def train_step_losses(decoder, encoder, content, style, *, config: AdaINTrainCon
 def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress], bool | None] | None = None) -> Path:
     """Train (or resume) the run in ``config.out``; returns the path of the shipped decoder weights."""
     out = Path(config.out)
-    device = torch.device(config.device)
+    world = distributed.init(config.device)
+    device = world.device
+    world.local_batch(config.batch)  # the global batch must split evenly across the ranks
     torch.manual_seed(config.seed)
     content_samplers, style_sampler = _samplers(config)
+    decoder = adain.Decoder(config.model).to(device)  # first: its init must not depend on VGG19 being cached
     encoder = load_vgg19(config.model.vgg_weights, device=device)  # frozen, shared
-    decoder = adain.Decoder(config.model).to(device)
     if device.type == "cuda":
         decoder = decoder.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(decoder.parameters(), lr=config.lr)
@@ -125,13 +131,14 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
         info = {"trained_steps": step, "train_seconds": round(elapsed)}
         checkpointing.save_model(out, decoder, {**config.model.to_dict(), **info})
 
+    decoder_train = world.wrap(decoder)  # DDP (the decoder itself on one process)
     autocast = (
         torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     )
-    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s) as run:
+    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, enabled=world.main) as run:
         while step < config.steps:
-            content = _content_batch(content_samplers, config.batch).to(device)  # [N, 3, crop, crop]
-            style = style_sampler.sample(config.batch).to(device)
+            content = world.shard(_content_batch(content_samplers, config.batch)).to(device)  # [n, 3, crop, crop]
+            style = world.shard(style_sampler.sample(config.batch)).to(device)
             if device.type == "cuda":
                 content = content.to(memory_format=torch.channels_last)
                 style = style.to(memory_format=torch.channels_last)
@@ -139,25 +146,30 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
             for group in opt.param_groups:
                 group["lr"] = lr
             with autocast:
-                loss, l_c, l_s, result = train_step_losses(decoder, encoder, content, style, config=config)
+                loss, l_c, l_s, result = train_step_losses(decoder_train, encoder, content, style, config=config)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             step += 1
             elapsed = run.elapsed
 
+            stop = False
             if step % config.log_every == 0 or step == config.steps:
-                values = [float(v.detach()) for v in (loss, l_c, l_s)]
+                values = world.mean([loss, l_c, l_s])  # over the ranks
                 losses = dict(zip(LOG_FIELDS[1:4], values, strict=True))
                 run.write([step, *(f"{v:.6g}" for v in values), f"{lr:.6g}", round(elapsed, 1)])
-                if callback is not None and callback(TrainProgress(step, config.steps, losses)):
+                if world.main and callback is not None:
+                    stop = bool(callback(TrainProgress(step, config.steps, losses)))
+                if world.decide(stop):
                     break
-            if step % config.sample_every == 0 or step == config.steps:
+            if world.main and (step % config.sample_every == 0 or step == config.steps):
                 rows = [content[:4], style[:4], result[:4].detach().clamp(0, 1)]
                 save_png(sample_grid([r.float().cpu() for r in rows]), run.sample_path(step))
-            if step % config.checkpoint_every == 0:
+            if world.main and step % config.checkpoint_every == 0:
                 save()
-            if run.out_of_time():
+            if world.decide(run.out_of_time()):
                 break
-    save()
+    if world.main:
+        save()
+    world.barrier()  # every rank returns once the run folder is written
     return out / "model.safetensors"

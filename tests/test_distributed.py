@@ -21,6 +21,8 @@ import torch
 import torch.multiprocessing as mp
 
 from stylegan_lib import checkpointing, distributed
+from stylegan_lib.adain import AdaINConfig, Decoder
+from stylegan_lib.adain_train import AdaINTrainConfig, train_adain
 from stylegan_lib.cyclegan import CycleGANConfig, Discriminator
 from stylegan_lib.cyclegan import Generator as CycleGANGenerator
 from stylegan_lib.progan import ProGANConfig
@@ -230,3 +232,28 @@ def test_progan_two_processes_train_the_one_process_model_across_a_fade_in(faces
         assert checkpointing.load_state(run)["images_shown"] == 24
         for key, start in (("G", G0), ("D", D0), ("G_ema", G0)):
             assert_same_weights(state(run, key), state(want, key), start)
+
+
+@pytest.fixture(scope="module")
+def adain_folders(shared_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("adain-data")
+    for name, folder in (("photos", "vangogh2photo/photos_train"), ("faces", "faces/train"),
+                         ("paintings", "vangogh2photo/paintings_train")):  # fmt: skip
+        (root / name).mkdir()
+        for path in sorted((shared_dir / "data" / folder).glob("*.jpg"))[:4]:
+            shutil.copy(path, root / name / path.name)
+    return root
+
+
+def test_adain_two_processes_train_the_one_process_decoder(hub_cache, adain_folders, tmp_path):
+    f = adain_folders
+    base = AdaINTrainConfig(content=[str(f / "photos"), str(f / "faces")], style=[str(f / "paintings")],
+                            out=str(tmp_path / "one"), steps=3, batch=4, crop=32, lr=1e-3, log_every=1,
+                            sample_every=100, checkpoint_every=100, model=AdaINConfig(width=8))  # fmt: skip
+    train_adain(base)
+    run_ranks(2, (train_adain, replace(base, out=str(tmp_path / "two"))))
+    torch.manual_seed(0)  # the initial decoder, as the trainer draws it
+    start = Decoder(AdaINConfig(width=8)).state_dict()
+    assert_same_weights(state(tmp_path / "two", "decoder"), state(tmp_path / "one", "decoder"), start)
+    with pytest.raises(mp.ProcessRaisedException, match=r"ValueError: the batch \(3\) is the global batch, split"):
+        run_ranks(2, (train_adain, replace(base, batch=3, out=str(tmp_path / "odd"))))
