@@ -185,3 +185,13 @@ def test_ema_ships_the_average_and_resumes_exactly(domains, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(ValueError, match="ema_beta"):
         train_siamese(config(domains, tmp_path / "bad", ema_beta=1.0))
+
+
+def test_warm_start_may_change_the_upsampling_only(domains, tmp_path):
+    # the upsampling has no weights: a nearest-upsampling G fine-tunes as a bilinear one
+    first = train_siamese(config(domains, tmp_path / "first", steps=1))
+    bilinear = replace(TINY, upsample="bilinear")
+    warm = train_siamese(config(domains, tmp_path / "warm", steps=1, init_g=str(first), lr_g=0.0, model=bilinear))
+    a, b = load_file(str(first)), load_file(str(warm))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert load_generator(path=tmp_path / "warm")[1].upsample == "bilinear"
