@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import hub
+from . import distributed, hub
 from .checkpointing import save_model
 from .data import CropConfig, CropSampler, list_images
 from .images import fit_longest_side, open_image, pil_to_tensor, rgb_to_yiq
@@ -138,6 +138,11 @@ def train_domain_classifier(
     one tile from each with :func:`_random_tiles`; the samplers' crops must be at least
     ``config.tile`` (use ``crop = tile * max_downscale`` for the full downscaling range).
     ``callback`` gets a :class:`DomainTrainProgress` after every step; returning True stops.
+
+    Under ``torchrun`` (:mod:`stylegan_lib.distributed`) ``batch`` is the global batch per class,
+    split across the ranks: every rank draws the global crops and tiles and keeps its rows of each
+    class; the model is in DistributedDataParallel; ``callback`` runs on rank 0 with the loss and
+    accuracy averaged over the ranks, and its stop is every rank's.
     """
     config = config or DomainClassifierConfig()
     for name, sampler in (("photos", photos), ("paintings", paintings)):
@@ -145,29 +150,33 @@ def train_domain_classifier(
             raise ValueError(f"The {name} sampler crops {sampler.config.crop} px, less than the tile ({config.tile})")
     if max_downscale < 1:
         raise ValueError(f"max_downscale must be >= 1, got {max_downscale}")
-    device = torch.device(device)
+    world = distributed.init(device)
+    device, local = world.device, world.local_batch(batch)
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG left as it was
         torch.manual_seed(seed)
         model = DomainClassifier(config).to(device)
     generator = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)  # lr -> 0 at the last step
-    labels = torch.cat([torch.zeros(batch), torch.ones(batch)]).to(device)  # [2B]: photos, then paintings
+    labels = torch.cat([torch.zeros(local), torch.ones(local)]).to(device)  # [2B]: photos, then paintings
     model.train()
+    model_train = world.wrap(model)  # DDP (the model itself on one process)
     for step in range(1, steps + 1):
-        crops = [s.sample(batch) for s in (photos, paintings)]
-        x = torch.cat(
-            [_random_tiles(c, tile=config.tile, max_downscale=max_downscale, generator=generator) for c in crops]
-        )
-        logits = model(x.to(device))  # [2B]
+        crops = [s.sample(batch) for s in (photos, paintings)]  # the global batch on every rank
+        tiles = [_random_tiles(c, tile=config.tile, max_downscale=max_downscale, generator=generator) for c in crops]
+        x = torch.cat([world.shard(t) for t in tiles])  # this rank's rows of each class
+        logits = model_train(x.to(device))  # [2B]
         loss = F.binary_cross_entropy_with_logits(logits, labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         schedule.step()
-        if callback is not None:
-            accuracy = float(((logits > 0).float() == labels).float().mean())
-            if callback(DomainTrainProgress(step, steps, loss.item(), accuracy)):
+        if callback is not None or world.distributed:  # every rank takes part, whichever has a callback
+            accuracy = ((logits > 0).float() == labels).float().mean()
+            loss_mean, accuracy = world.mean([loss, accuracy])  # over the ranks
+            progress = DomainTrainProgress(step, steps, loss_mean, accuracy)
+            stop = world.main and callback is not None and bool(callback(progress))
+            if world.decide(stop):
                 break
     return model.eval()
 
@@ -315,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--paintings-heldout", type=Path, default=vg / "paintings_heldout")
     p.add_argument("--out", type=Path, default=hub.checkpoints_dir() / "domain-classifier")
     p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch", type=int, default=32, help="tiles per class per step")
+    p.add_argument("--batch", type=int, default=32, help="tiles per class per step (under torchrun: in all)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--max-downscale", type=float, default=2.0)
@@ -339,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         max_downscale=args.max_downscale, seed=args.seed, callback=report,
     )  # fmt: skip
     seconds = time.monotonic() - started
+    if not distributed.init("cpu").main:  # under torchrun, rank 0 alone evaluates and writes
+        return
 
     held_photos, held_paintings = _load_folder(args.photos_heldout), _load_folder(args.paintings_heldout)
     share_photos = painting_share(model, held_photos, tile=config.tile)

@@ -19,11 +19,14 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
+from safetensors.torch import load_file
 
 from stylegan_lib import checkpointing, distributed
 from stylegan_lib.adain import AdaINConfig, Decoder
 from stylegan_lib.adain_train import AdaINTrainConfig, train_adain
 from stylegan_lib.cyclegan import CycleGANConfig, Discriminator
+from stylegan_lib.data import CropConfig, CropSampler, list_images
+from stylegan_lib.domain import DomainClassifier, DomainClassifierConfig, save_domain_classifier, train_domain_classifier
 from stylegan_lib.cyclegan import Generator as CycleGANGenerator
 from stylegan_lib.progan import ProGANConfig
 from stylegan_lib.progan_train import ProGANTrainConfig, build_models, train_progan
@@ -257,3 +260,25 @@ def test_adain_two_processes_train_the_one_process_decoder(hub_cache, adain_fold
     assert_same_weights(state(tmp_path / "two", "decoder"), state(tmp_path / "one", "decoder"), start)
     with pytest.raises(mp.ProcessRaisedException, match=r"ValueError: the batch \(3\) is the global batch, split"):
         run_ranks(2, (train_adain, replace(base, batch=3, out=str(tmp_path / "odd"))))
+
+
+def _train_domain(config: dict, callback=None) -> None:
+    """The domain classifier's training as the CLI runs it: samplers built in each process; rank 0 saves."""
+    crop = CropConfig(crop=48, seed=0)
+    photos = CropSampler(list_images(config["a"]), crop)
+    paintings = CropSampler(list_images(config["b"]), replace(crop, seed=1))
+    model = train_domain_classifier(photos, paintings, steps=3, batch=4, config=DomainClassifierConfig(tile=32, width=4),
+                                    max_downscale=1.5, callback=callback)  # fmt: skip
+    if distributed.init("cpu").main:
+        save_domain_classifier(model, config["out"])
+
+
+def test_domain_classifier_two_processes_train_the_one_process_model(domains, tmp_path):
+    a, b = (str(d) for d in domains)
+    _train_domain({"a": a, "b": b, "out": tmp_path / "one"})
+    run_ranks(2, (_train_domain, {"a": a, "b": b, "out": tmp_path / "two"}))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the initial model, as the trainer draws it
+        start = DomainClassifier(DomainClassifierConfig(tile=32, width=4)).state_dict()
+    got, want = (load_file(str(tmp_path / run / "model.safetensors")) for run in ("two", "one"))
+    assert_same_weights(got, want, start)
