@@ -35,8 +35,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
 from stylegan_lib import hub, latent, progan, translate
-from stylegan_lib.images import open_image, pil_to_tensor
-from stylegan_lib.nst import loss_at, resize, stylize
+from stylegan_lib.images import open_image, pil_to_tensor, resize
+from stylegan_lib.nst import loss_at, stylize
 from stylegan_lib.vgg import build_vgg19
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -85,13 +85,13 @@ def bench_translate(args, method: str) -> dict:
     scale = (args.megapixels * 1e6 / (photo.width * photo.height)) ** 0.5
     photo = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.LANCZOS)
     G, tile = translate.load_translator(method)
-    settings = translate.run_settings(method, G, tile, norm="image", device="cpu", tile_batch=64)  # the app's
+    plan = translate.plan_translation(method, G, tile, norm="image", device="cpu", tile_batch=64)  # the app's
 
     def run(autocast):
-        return timed(translate.translate_image, G, photo, autocast=autocast, **settings)
+        return timed(translate.translate_image, G, photo, plan, autocast=autocast)
 
     small = photo.resize((256, 192))
-    translate.translate_image(G, small, autocast=torch.bfloat16, **settings)  # warm-up
+    translate.translate_image(G, small, plan, autocast=torch.bfloat16)  # warm-up
     runs = interleaved(run, args.repeats)
     diff = np.abs(runs["bfloat16"][0][1].astype(np.int16) - runs["float32"][0][1].astype(np.int16))
     return row(f"{method} {photo.width}×{photo.height} ({photo.width * photo.height / 1e6:.1f} MP), app settings",

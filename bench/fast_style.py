@@ -39,9 +39,9 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
 from stylegan_lib import adain, losses
-from stylegan_lib.images import fit_longest_side, open_image, pil_to_tensor, save_png, tensor_to_pil
+from stylegan_lib.images import fit_longest_side, open_image, pil_to_tensor, resize, save_png, tensor_to_pil
 from stylegan_lib.magenta import load_magenta, style_embedding, stylize_magenta, stylize_tensor
-from stylegan_lib.nst import CONTENT_LAYERS, STYLE_LAYERS, resize, stylize
+from stylegan_lib.nst import CONTENT_LAYERS, STYLE_LAYERS, stylize
 from stylegan_lib.vgg import load_vgg19
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "style_test"

@@ -35,6 +35,7 @@ import platform
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ from stylegan_lib.data import list_images
 from stylegan_lib.domain import load_domain_classifier, painting_share, structure_preservation
 from stylegan_lib.images import open_image, pil_to_tensor
 from stylegan_lib.tiling import seam_score
-from stylegan_lib.translate import NORMS, load_generator, run_settings, translate_image
+from stylegan_lib.translate import NORMS, load_generator, plan_translation, translate_image
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:
@@ -55,11 +56,11 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
 
 def evaluate(G, method: str, model_tile: int, norm: str, heldout, hd, classifier, device: str) -> dict:
     """Seams at 4K, painting share, structure and 12 MP time of one model under one norm."""
-    settings = run_settings(method, G, model_tile, norm=norm, device=device)  # CycleGAN: held-out photos whole
-    tile = settings["tile"]
-    translated = [translate_image(G, img, **settings) for img in heldout]
-    plain = {**settings, "overlap": 0, "whole_frame_pixels": 0}  # the seams of plain tiles
-    outputs = [translate_image(G, img, **plain) for img in hd]
+    plan = plan_translation(method, G, model_tile, norm=norm, device=device)  # CycleGAN: held-out photos whole
+    tile = plan.tile
+    translated = [translate_image(G, img, plan) for img in heldout]
+    plain = replace(plan, overlap=0, whole_frame_pixels=0)  # the seams of plain tiles
+    outputs = [translate_image(G, img, plain) for img in hd]
     seams = [seam_score(out, tile=tile) for out in outputs]
     photo_seams = [seam_score(np.asarray(img), tile=tile) for img in hd]
     # the same outputs on the model's own tile grid (differs with norm="image"'s larger tiles)
@@ -68,8 +69,8 @@ def evaluate(G, method: str, model_tile: int, norm: str, heldout, hd, classifier
     big = hd[0].resize((4000, 3000))
     start = time.perf_counter()
     # as the app: 64 plain tiles per batch (as many pixels in windows with context)
-    batch = run_settings(method, G, model_tile, norm=norm, device=device, tile_batch=64)["batch"]
-    translate_image(G, big, **{**settings, "batch": batch})
+    batch = plan_translation(method, G, model_tile, norm=norm, device=device, tile_batch=64).batch
+    translate_image(G, big, replace(plan, batch=batch))
     seconds_12mp = time.perf_counter() - start
     pairs = zip(heldout, translated, strict=True)
     structure = [structure_preservation(pil_to_tensor(a), to_tensor(b)) for a, b in pairs]
@@ -77,8 +78,8 @@ def evaluate(G, method: str, model_tile: int, norm: str, heldout, hd, classifier
         "method": method,
         "norm": norm,
         "tile": tile,
-        "overlap": settings["overlap"],
-        "whole_frame_pixels": settings["whole_frame_pixels"],
+        "overlap": plan.overlap,
+        "whole_frame_pixels": plan.whole_frame_pixels,
         "seam_score_4k_mean": statistics.mean(seams),
         "seam_score_4k_max": max(seams),
         "seam_score_4k_photo_itself": statistics.mean(photo_seams),

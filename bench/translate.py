@@ -34,7 +34,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
 from stylegan_lib.images import open_image
-from stylegan_lib.translate import METHODS, NORMS, load_generator, run_settings, translate_image
+from stylegan_lib.translate import METHODS, NORMS, load_generator, plan_translation, translate_image
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -91,12 +91,13 @@ def main() -> None:
     fn = torch.compile(eager, mode="max-autotune-no-cudagraphs", dynamic=False) if args.compile else eager
     model = Timed(G, fn)
     # the Siamese GANs' small tiles: 1024 fill the GPU (larger tiles with context: as many pixels)
-    settings = run_settings(args.method, G, tile, norm=args.norm, device=args.device, tile=args.tile, batch=args.batch,
+    plan = plan_translation(args.method, G, tile, norm=args.norm, device=args.device, tile=args.tile, batch=args.batch,
                             tile_batch=1024 if args.device == "cuda" else None)  # fmt: skip
-    settings["dtype"], tile = dtype, settings["tile"]
-    whole = w * h <= settings["whole_frame_pixels"]
+    tile = plan.tile
+    whole = plan.runs_whole_frame(h, w)
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
-    translate_image(model, np.zeros((h, w, 3) if whole else (2 * tile, 2 * tile, 3), np.uint8), **settings)  # warm-up
+    warm_up = np.zeros((h, w, 3) if whole else (2 * tile, 2 * tile, 3), np.uint8)
+    translate_image(model, warm_up, plan, dtype=dtype)
     if args.model_only:
         x = torch.rand(1, 3, h, w, device=args.device, dtype=dtype)
         with torch.inference_mode():
@@ -111,7 +112,7 @@ def main() -> None:
         img = open_image(data)
         t1 = time.perf_counter()
         sync()
-        out = translate_image(model, img, **settings)
+        out = translate_image(model, img, plan, dtype=dtype)
         sync()
         t2 = time.perf_counter()
         Image.fromarray(out).save(io.BytesIO(), "PNG", compress_level=1)
@@ -121,11 +122,11 @@ def main() -> None:
             f"encode {t3 - t2:.3f} s · total {t3 - t0:.3f} s"
         )
     if args.compile:  # the compiled G must paint the picture the eager G paints
-        reference = translate_image(Timed(G, eager), open_image(data), **settings)
+        reference = translate_image(Timed(G, eager), open_image(data), plan, dtype=dtype)
         diff = np.abs(out.astype(np.int16) - reference.astype(np.int16))
         print(f"compiled vs eager: max |diff| {diff.max()} / 255, mean {diff.mean():.4f} / 255")
     name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
-    layout = "whole frame" if whole else f"{tile}-px tiles, overlap {settings['overlap']}, batch {settings['batch']}"
+    layout = "whole frame" if whole else f"{tile}-px tiles, overlap {plan.overlap}, batch {plan.batch}"
     layout += f", norm {args.norm}"
     options = [args.dtype] + ["channels_last"] * args.channels_last + ["torch.compile"] * args.compile
     print(

@@ -9,7 +9,7 @@ date, device, torch, targets) and ``checkpoints/<name>/gallery.jpg`` (before / o
 model is a folder holding model.safetensors (+ config.json), a .safetensors file (config.json
 beside it, else the registry's defaults), or ``git:REV``: ``checkpoints/<name>/`` as committed
 at REV, e.g. the previous release. The held-out photos go through G as the app runs them
-(``translate.run_settings`` with the whole photo's statistics, ``norm="image"``).
+(``translate.plan_translation`` with the whole photo's statistics, ``norm="image"``).
 
 Figures (all on the 100 held-out photos of vangogh2photo, 256 px, never trained on):
 
@@ -59,7 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +74,7 @@ from stylegan_lib.data import list_images  # noqa: E402
 from stylegan_lib.domain import load_domain_classifier, painting_share, structure_preservation  # noqa: E402
 from stylegan_lib.images import open_image, pil_to_tensor  # noqa: E402
 from stylegan_lib.tiling import seam_score  # noqa: E402
-from stylegan_lib.translate import load_generator, run_settings, translate_image  # noqa: E402
+from stylegan_lib.translate import load_generator, plan_translation, translate_image  # noqa: E402
 
 MODELS = {"siamese-vangogh": "siamese", "siamese-vangogh-naive": "siamese-naive", "cyclegan-vangogh": "cyclegan"}
 LAYERS = ("relu5_1", "relu3_1")  # content of style, texture
@@ -442,8 +442,8 @@ def load_model(spec: str, *, name: str, device: str = "cpu") -> Model:
 
 def translate_photos(model: Model, images, *, device: str = "cpu") -> list[np.ndarray]:
     """Each image (PIL RGB) as the app translates it: the whole photo's statistics (norm="image")."""
-    settings = run_settings(model.method, model.G, model.model_tile, norm="image", device=device)
-    return [translate_image(model.G, im, **settings) for im in images]
+    plan = plan_translation(model.method, model.G, model.model_tile, norm="image", device=device)
+    return [translate_image(model.G, im, plan) for im in images]
 
 
 def seams_4k(model: Model, photo: Image.Image, *, device: str = "cpu") -> dict:
@@ -456,11 +456,11 @@ def seams_4k(model: Model, photo: Image.Image, *, device: str = "cpu") -> dict:
     norms = ("image",) if model.method == "cyclegan" else ("image", "tile")
     out = {}
     for norm in norms:
-        settings = run_settings(model.method, model.G, model.model_tile, norm=norm, device=device)
-        plain = {**settings, "overlap": 0, "whole_frame_pixels": 0}  # the seams of plain tiles
+        plan = plan_translation(model.method, model.G, model.model_tile, norm=norm, device=device)
+        plain = replace(plan, overlap=0, whole_frame_pixels=0)  # the seams of plain tiles
         start = time.perf_counter()
-        result = translate_image(model.G, photo, **plain)
-        tile = settings["tile"]
+        result = translate_image(model.G, photo, plain)
+        tile = plan.tile
         out[norm] = {
             "tile": tile,
             "model_tile": model.model_tile,

@@ -35,12 +35,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .nst import fit_size, luminance, match_luminance, resize, with_content_colors
+from .colour import luminance, match_luminance, with_content_colors
+from .images import array_to_tensor, fit_size, resize, tensor_to_array
+from .precision import autocast_context, check_autocast, to_channels_last
 from .vgg import VGG19Features, load_vgg19
 
 ENCODER_LAYER = "relu4_1"
@@ -176,9 +177,15 @@ def pad_with_margin(image: torch.Tensor, margin: int = MARGIN) -> tuple[torch.Te
     return pad_to_multiple(padded), (slice(m, m + h), slice(m, m + w))
 
 
-def encode(encoder: VGG19Features, image: torch.Tensor) -> torch.Tensor:
-    """f(image): [N, 3, H, W] in [0, 1], H and W multiples of 8 -> relu4_1 [N, 512, H/8, W/8]."""
-    return encoder(image, (ENCODER_LAYER,))[ENCODER_LAYER]
+def encode(encoder: VGG19Features, image: torch.Tensor, *, autocast: torch.dtype | None = None) -> torch.Tensor:
+    """f(image): [N, 3, H, W] in [0, 1], H and W multiples of 8 -> relu4_1 [N, 512, H/8, W/8] in image's dtype."""
+    return encoder(image, (ENCODER_LAYER,), autocast=autocast)[ENCODER_LAYER]
+
+
+def decode(decoder: Decoder, target: torch.Tensor, *, autocast: torch.dtype | None = None) -> torch.Tensor:
+    """g(target): relu4_1-shaped features -> [N, 3, 8h, 8w] in target's dtype, under ``autocast``."""
+    with autocast_context(target.device, autocast):
+        return decoder(to_channels_last(target, autocast)).to(target.dtype)
 
 
 def transfer(
@@ -190,13 +197,15 @@ def transfer(
     alpha: float = 1.0,
     content_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
     eps: float = 1e-5,
+    autocast: torch.dtype | None = None,
 ) -> torch.Tensor:
     """g(alpha * AdaIN(f(c)) + (1 - alpha) * f(c)) for a batch [N, 3, H, W]; same size out, not clamped.
 
     ``content_stats``: mean/std of f(c) to normalise with (default: the batch's own, per sample).
+    ``autocast`` (precision.py): f and g in that dtype; the statistics and AdaIN in content's.
     """
     padded, (rows, cols) = pad_with_margin(content)
-    feats = encode(encoder, padded)
+    feats = encode(encoder, padded, autocast=autocast)
     if content_stats is None:
         # over the whole padded canvas: the image's own cells alone differ by ~20 % at 64 px (VGG's
         # features near a border differ) and then saturate the decoder; at 256 px and up both agree
@@ -204,16 +213,20 @@ def transfer(
     target = adain_stats(feats, content_stats, style_stats, eps=eps)
     if alpha != 1.0:
         target = alpha * target + (1.0 - alpha) * feats
-    return decoder(target)[..., rows, cols]
+    return decode(decoder, target, autocast=autocast)[..., rows, cols]
 
 
 def style_statistics(
-    encoder: VGG19Features, styles: Sequence[torch.Tensor], weights: Sequence[float]
+    encoder: VGG19Features,
+    styles: Sequence[torch.Tensor],
+    weights: Sequence[float],
+    *,
+    autocast: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The weighted blend of the styles' relu4_1 means and stds, each [1, 512, 1, 1]."""
     mean = std = 0.0
     for style, weight in zip(styles, weights, strict=True):
-        m, s = mean_std(encode(encoder, pad_to_multiple(style)))
+        m, s = mean_std(encode(encoder, pad_to_multiple(style), autocast=autocast))
         mean, std = mean + weight * m, std + weight * s
     return mean, std
 
@@ -236,6 +249,7 @@ def stylize_adain(
     overlap: int = 64,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    autocast: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Stylise ``content`` [1, 3, H, W] in [0, 1] with one or several ``styles``; returns [1, 3, H, W] in [0, 1].
 
@@ -247,14 +261,17 @@ def stylize_adain(
     first (None: as given); the statistics depend on the scale. Contents above ``max_pixels``
     run in ``tile``-pixel tiles overlapping by ``overlap`` (8-bit in between, statistics over
     the whole image). ``decoder`` / ``encoder`` must already be on ``device`` in ``dtype``
-    (see :func:`load_adain`). The result is on ``device``, float32.
+    (see :func:`load_adain`). ``autocast`` (precision.py): the encoder after conv1_1 and the
+    decoder in that dtype (bfloat16 on a CPU with AMX), the statistics in ``dtype``. The result is
+    on ``device``, float32.
     """
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
     _check(content, styles, alpha=alpha, tile=tile, overlap=overlap)
+    check_autocast(autocast, dtype)
     blend = _weights(weights, len(styles))
     # resized in float32 (bicubic has no bfloat16 kernel on the CPU), then cast
     styles = [s.to(device=device, dtype=torch.float32) for s in styles]
-    key = None if preserve_colors else _style_key(encoder, styles, blend, style_size, dtype)
+    key = None if preserve_colors else _style_key(encoder, styles, blend, style_size, dtype, autocast)
     if style_size is not None:
         styles = [resize(s, fit_size(s, style_size)) for s in styles]
     content = content.to(device=device, dtype=dtype)
@@ -268,13 +285,14 @@ def stylize_adain(
     with torch.inference_mode():
         style_stats = _STYLE_CACHE.get(key) if key is not None else None
         if style_stats is None:
-            style_stats = style_statistics(encoder, styles, blend)
+            style_stats = style_statistics(encoder, styles, blend, autocast=autocast)
             if key is not None:
                 _STYLE_CACHE.put(key, style_stats)
         if x.shape[-2] * x.shape[-1] <= max_pixels:
-            out = transfer(decoder, encoder, x, style_stats, alpha=alpha, eps=eps).clamp(0, 1)
+            out = transfer(decoder, encoder, x, style_stats, alpha=alpha, eps=eps, autocast=autocast).clamp(0, 1)
         else:
-            out = _tiled(decoder, encoder, x, style_stats, alpha=alpha, tile=tile, overlap=overlap, eps=eps)
+            out = _tiled(decoder, encoder, x, style_stats, alpha=alpha, tile=tile, overlap=overlap, eps=eps,
+                         autocast=autocast)  # fmt: skip
         out = out.float()
         if preserve_colors:
             out = with_content_colors(out.mean(1, keepdim=True).expand(-1, 3, -1, -1), content.float(), True)
@@ -307,16 +325,22 @@ class _LRU:
 _STYLE_CACHE = _LRU(16)
 
 
-def _style_key(encoder, styles: Sequence[torch.Tensor], blend, style_size, dtype) -> tuple:
+def _style_key(encoder, styles: Sequence[torch.Tensor], blend, style_size, dtype, autocast) -> tuple:
     digests = []
     for s in styles:
         data = s.detach().cpu().contiguous().numpy()
         digests.append((tuple(data.shape), hashlib.blake2b(data.tobytes(), digest_size=16).hexdigest()))
-    return (id(encoder), str(styles[0].device), dtype, style_size, tuple(blend), tuple(digests))
+    return (id(encoder), str(styles[0].device), dtype, autocast, style_size, tuple(blend), tuple(digests))
 
 
 def tiled_content_statistics(
-    encoder: VGG19Features, image, *, tile: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    encoder: VGG19Features,
+    image,
+    *,
+    tile: int,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    autocast: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std [1, 512, 1, 1] of relu4_1 over a whole uint8 (H, W, 3) image, from plain tiles.
 
@@ -328,7 +352,7 @@ def tiled_content_statistics(
     sums = torch.zeros(3, 512, dtype=torch.float64, device=device)  # count, sum, sum of squares per channel
 
     def accumulate(tiles: torch.Tensor) -> torch.Tensor:
-        f = encode(encoder, tiles).double()  # [B, 512, t/8, t/8]
+        f = encode(encoder, tiles, autocast=autocast).double()  # [B, 512, t/8, t/8]
         sums[0] += f.shape[0] * f.shape[2] * f.shape[3]
         sums[1] += f.sum(dim=(0, 2, 3))
         sums[2] += f.square().sum(dim=(0, 2, 3))
@@ -340,21 +364,24 @@ def tiled_content_statistics(
     return mean.to(dtype).view(1, -1, 1, 1), std.to(dtype).view(1, -1, 1, 1)
 
 
-def _tiled(decoder, encoder, x, style_stats, *, alpha: float, tile: int, overlap: int, eps: float) -> torch.Tensor:
+def _tiled(
+    decoder, encoder, x, style_stats, *, alpha: float, tile: int, overlap: int, eps: float, autocast
+) -> torch.Tensor:
     """Two passes of tiling.translate_hd: relu4_1 statistics over all tiles, then AdaIN + decode per tile."""
     from .tiling import translate_hd
 
     device, dtype = x.device, x.dtype
-    src = x[0].float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()  # (H, W, 3)
+    src = tensor_to_array(x[0])  # (H, W, 3) uint8
     step = tile - tile % FACTOR
-    content_stats = tiled_content_statistics(encoder, src, tile=step, device=device, dtype=dtype)
+    content_stats = tiled_content_statistics(encoder, src, tile=step, device=device, dtype=dtype, autocast=autocast)
 
     def stylize_tiles(tiles: torch.Tensor) -> torch.Tensor:
-        out = transfer(decoder, encoder, tiles, style_stats, alpha=alpha, content_stats=content_stats, eps=eps)
+        out = transfer(decoder, encoder, tiles, style_stats, alpha=alpha, content_stats=content_stats, eps=eps,
+                       autocast=autocast)  # fmt: skip
         return out.clamp(0, 1)
 
     result = translate_hd(stylize_tiles, src, tile=step, overlap=overlap, batch=1, device=device, dtype=dtype)
-    return torch.from_numpy(np.ascontiguousarray(result)).to(device).permute(2, 0, 1)[None].float().div(255)
+    return array_to_tensor(result, device=device)[None]  # [1, 3, H, W] float32
 
 
 def _weights(weights: Sequence[float] | None, count: int) -> list[float]:

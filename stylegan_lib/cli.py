@@ -213,7 +213,7 @@ def _train_progan(args: argparse.Namespace) -> int:
     from .progan_train import ProGANTrainConfig, train_progan
 
     model_kwargs = signature_kwargs(args, ProGANConfig)
-    if args.dcgan:  # seed 002's baseline: one resolution, no growing
+    if args.dcgan:  # the DCGAN baseline (Radford et al. 2016): one resolution, no growing
         model = DCGANConfig(img_resolution=model_kwargs["img_resolution"])
     else:
         model = ProGANConfig(**model_kwargs)
@@ -237,14 +237,13 @@ def _translate(args: argparse.Namespace) -> int:
 
     from .images import open_image, save_png
     from .tiling import translate_hd
-    from .translate import load_generator, run_settings, translate_image
+    from .translate import load_generator, plan_translation, translate_image
 
     kwargs = signature_kwargs(args, translate_hd, skip=("callback", "tile_on_device", "context"))
     G, tile = load_generator(args.method, path=args.weights, device=kwargs["device"], dtype=kwargs["dtype"])
     # the whole frame when it fits (CycleGAN; the Siamese GANs with --norm image) unless --tile asks for tiles
-    settings = run_settings(args.method, G, tile, norm=args.norm, device=kwargs.pop("device"), tile=args.tile,
+    plan = plan_translation(args.method, G, tile, norm=args.norm, device=kwargs.pop("device"), tile=args.tile,
                             overlap=kwargs.pop("overlap"), batch=kwargs.pop("batch"), context=args.context)  # fmt: skip
-    kwargs.update(settings)
     image = open_image(args.input, max_pixels=args.max_pixels)
     bar = tqdm(unit="tile", disable=args.quiet)
 
@@ -254,7 +253,7 @@ def _translate(args: argparse.Namespace) -> int:
         bar.refresh()
 
     start = time.perf_counter()
-    result = translate_image(G, image, callback=callback, **kwargs)
+    result = translate_image(G, image, plan, callback=callback, **kwargs)  # kwargs: dtype, autocast
     bar.close()
     out = save_png(Image.fromarray(result), args.output)
     print(f"wrote {out} ({image.width}x{image.height}) in {time.perf_counter() - start:.1f} s")
@@ -411,7 +410,7 @@ def _convert_magenta(args: argparse.Namespace) -> int:
 def _add_progan_parser(tasks) -> None:
     from . import latent
 
-    parser = tasks.add_parser("progan", help="ProGAN latent explorer: sample, interpolate, project (seed 003)")
+    parser = tasks.add_parser("progan", help="ProGAN latent explorer: sample, interpolate, project (Karras 2018)")
     actions = parser.add_subparsers(dest="action", required=True)
     sample = actions.add_parser("sample", help="faces for latent seeds (PNG + .npy)")
     sample.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3])
@@ -422,7 +421,7 @@ def _add_progan_parser(tasks) -> None:
     interpolate.add_argument("--latent-a", type=Path, default=None, help="a .npy latent instead of --seed-a")
     interpolate.add_argument("--latent-b", type=Path, default=None, help="a .npy latent instead of --seed-b")
     interpolate.add_argument("--num-steps", type=int, default=150)
-    interpolate.add_argument("--method", choices=("norm", "slerp"), default="norm", help="norm: the seed's path")
+    interpolate.add_argument("--method", choices=("norm", "slerp"), default="norm", help="norm: norm-preserving")
     interpolate.add_argument("--fps", type=float, default=25)
     project = actions.add_parser("project", help="closest-latent search for a target image or a seed's face")
     project.add_argument("target", nargs="?", default=None, help="target photo (default: the face of --target-seed)")
@@ -469,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_folder_trainer(
         train,
         "siamese",
-        help="Siamese GAN with the Combo model (seed 000)",
+        help="Siamese GAN with the Combo model (tiles stitched before D)",
         folders=TRANSLATION_FOLDERS,
         train_config=SiameseTrainConfig,
         model_config=SiameseConfig,
@@ -478,17 +477,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_folder_trainer(
         train,
         "cyclegan",
-        help="CycleGAN: ResNet generators, PatchGAN discriminators (seed 004)",
+        help="CycleGAN: ResNet generators, PatchGAN discriminators (Zhu et al. 2017)",
         folders=TRANSLATION_FOLDERS,
         train_config=CycleGANTrainConfig,
         model_config=CycleGANConfig,
         trainer=train_cyclegan,
     )
 
-    pro = train.add_parser("progan", help="progressive GAN (seed 003) or, with --dcgan, the DCGAN baseline (seed 002)")
+    pro = train.add_parser("progan", help="ProGAN (Karras et al. 2018) or, with --dcgan, the DCGAN baseline")
     pro.add_argument("--data", type=Path, required=True, help="folder of training images (faces)")
     pro.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a run)")
-    pro.add_argument("--dcgan", action="store_true", help="train seed 002's DCGAN baseline instead")
+    pro.add_argument("--dcgan", action="store_true", help="train the DCGAN baseline (Radford et al. 2016) instead")
     pro.add_argument("-q", "--quiet", action="store_true")
     add_signature_options(pro, ProGANTrainConfig, skip=("data", "out", "model"))
     add_signature_options(pro, ProGANConfig)
@@ -509,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--norm",
         choices=NORMS,
         default="image",
-        help="instance-norm statistics: image (the whole photo's: seamless tiles) or tile (each tile's own, seed 000)",
+        help="instance-norm statistics: image (the whole photo's: seamless tiles) or tile (each tile's own)",
     )
     translate.add_argument("--context", type=int, default=None, help="px of context around tiles; default: G's reach")
     translate.add_argument("--overlap", type=int, default=None, help="default: 0; cyclegan with --norm tile: 64")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .images import fit_longest_side, open_image
+from .images import array_to_tensor, fit_longest_side, open_image
 
 __all__ = ["IMAGE_SUFFIXES", "list_images", "CropConfig", "CropSampler"]
 
@@ -121,7 +121,7 @@ class CropSampler:
             if self.config.flip and self._rng.random() < 0.5:
                 tile = tile[:, ::-1]
             out[i] = tile
-        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0).contiguous()  # [B, 3, c, c]
+        return array_to_tensor(out).contiguous()  # [B, 3, c, c]
 
     def state_dict(self) -> dict:
         """The RNG state (plain ints and strings, JSON-safe) and the number of images."""

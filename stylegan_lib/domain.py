@@ -31,8 +31,9 @@ import torch.nn.functional as F
 
 from . import distributed, hub
 from .checkpointing import save_model
+from .colour import luminance
 from .data import CropConfig, CropSampler, list_images
-from .images import fit_longest_side, open_image, pil_to_tensor, rgb_to_yiq
+from .images import fit_longest_side, open_image, pil_to_tensor
 from .tiling import cut_tiles
 
 __all__ = [
@@ -234,11 +235,6 @@ def painting_share(classifier: nn.Module, images, *, tile: int = 64, device: str
     return float((tile_logits(classifier, images, tile=tile, device=device) > 0).float().mean())
 
 
-def _luminance(x: torch.Tensor) -> torch.Tensor:
-    # [1, 3, H, W] RGB -> [1, 1, H, W] luma (the Y of YIQ, Rec. 601 weights), float64
-    return rgb_to_yiq(x.double())[:, :1]
-
-
 def edge_magnitude(y: torch.Tensor) -> torch.Tensor:
     """Sobel gradient magnitude of [N, 1, H, W] -> [N, 1, H - 2, W - 2] (valid region, no padding)."""
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=y.dtype, device=y.device)
@@ -268,8 +264,8 @@ def structure_preservation(source: torch.Tensor, result: torch.Tensor) -> float:
     source, result = _single_image(source, "source"), _single_image(result, "result")
     if result.shape[-2:] != source.shape[-2:]:
         result = F.interpolate(result.double(), size=source.shape[-2:], mode="bilinear", antialias=True)
-    a = edge_magnitude(_luminance(source)).flatten()
-    b = edge_magnitude(_luminance(result.to(source.device))).flatten()
+    a = edge_magnitude(luminance(source.double())).flatten()  # luma [1, 1, H, W] in float64
+    b = edge_magnitude(luminance(result.to(source.device).double())).flatten()
     a, b = a - a.mean(), b - b.mean()
     na, nb = a.norm(), b.norm()
     if na == 0 or nb == 0:

@@ -5,7 +5,12 @@ Conventions (used by every other module):
 * images inside the library are ``torch.Tensor`` of shape ``[N, 3, H, W]``, RGB, range ``[0, 1]``;
 * images at the boundary are 8-bit RGB ``PIL.Image.Image`` objects, as returned by
   :func:`open_image`, which accepts anything a user may upload and fails with an
-  :class:`ImageError` whose message the user can act on.
+  :class:`ImageError` whose message the user can act on, or uint8 numpy arrays (H, W, 3)
+  (the full-resolution translators, which never hold a whole photo in float);
+* every conversion between them lives here: :func:`pil_to_tensor` / :func:`tensor_to_pil`,
+  :func:`array_to_tensor` / :func:`tensor_to_array`, and the element-wise :func:`to_unit_float`
+  (x / 255) and :func:`to_uint8` (round(255 x)), which invert each other exactly; so does tensor
+  resizing (:func:`resize`, :func:`fit_shape`, :func:`fit_size`). Colour spaces are in ``colour.py``.
 
 Decoding rules of :func:`open_image`: EXIF orientation is applied; alpha is composited over
 white; 16-bit and float images are scaled (not clipped) to 8 bits; animated files give their
@@ -24,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from .files import atomic_write
@@ -41,9 +47,15 @@ __all__ = [
     "fit_longest_side",
     "pil_to_tensor",
     "tensor_to_pil",
+    "as_uint8_rgb",
+    "array_to_tensor",
+    "tensor_to_array",
+    "to_unit_float",
+    "to_uint8",
+    "resize",
+    "fit_shape",
+    "fit_size",
     "save_png",
-    "rgb_to_yiq",
-    "yiq_to_rgb",
 ]
 
 
@@ -59,14 +71,6 @@ _FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM", "AVIF")
 _FORMAT_NAMES = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 _NO_IMAGE = "No image given: upload or choose an image first."
-
-# Standard NTSC (FCC) RGB -> YIQ matrix; rows Y, I, Q. White maps to (1, 0, 0).
-_RGB_TO_YIQ = (
-    (0.299, 0.587, 0.114),
-    (0.5959, -0.2746, -0.3213),
-    (0.2115, -0.5227, 0.3112),
-)
-
 
 # ----------------------------------------------------------------------------- open_image
 
@@ -356,8 +360,7 @@ def pil_to_tensor(img: Image.Image, *, device=None, dtype: torch.dtype = torch.f
     if not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating type, got {dtype}")
     a = np.array(_to_rgb8(img), dtype=np.uint8)  # (H, W, 3), 0..255, own copy
-    t = torch.from_numpy(a).to(device)  # move as uint8: 4x less to transfer than float32
-    return t.permute(2, 0, 1).unsqueeze(0).to(dtype).div_(255.0).contiguous()  # [1, 3, H, W]
+    return array_to_tensor(a, device=device, dtype=dtype)[None].contiguous()  # [1, 3, H, W]
 
 
 def tensor_to_pil(t: torch.Tensor) -> Image.Image:
@@ -370,11 +373,94 @@ def tensor_to_pil(t: torch.Tensor) -> Image.Image:
         raise ValueError(f"Expected a tensor of shape [1, 3, H, W] or [3, H, W], got {list(t.shape)}")
     if not t.is_floating_point():
         raise ValueError(f"Expected a float tensor in [0, 1], got dtype {t.dtype}")
-    t = t.detach().float()
-    if torch.isnan(t).any():
+    if torch.isnan(t.detach()).any():
         raise ValueError("The image tensor contains NaN values.")
-    a = t.clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()  # (H, W, 3)
-    return Image.fromarray(np.ascontiguousarray(a))
+    return Image.fromarray(tensor_to_array(t))  # (H, W, 3) uint8
+
+
+def to_unit_float(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 tensor (any shape, any layout: kept) -> x / 255 in ``dtype``, range [0, 1].
+
+    Divided in float32 (float64 for a float64 ``dtype``), then cast: for bfloat16 and float16
+    this equals dividing in ``dtype`` for all 256 values.
+    """
+    if x.dtype != torch.uint8:
+        raise ValueError(f"Expected a uint8 tensor, got {x.dtype}")
+    if not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating type, got {dtype}")
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    return x.to(work).div_(255.0).to(dtype)
+
+
+def to_uint8(x: torch.Tensor, *, overwrite: bool = False) -> torch.Tensor:
+    """Float tensor in [0, 1] (any shape; clamped) -> round(x * 255) as uint8, computed in float32.
+
+    round(x * 255) inverts :func:`to_unit_float` exactly. ``overwrite``: a float32 ``x`` is used
+    as scratch space (no float copy of a large canvas); its values are then lost.
+    """
+    if not x.is_floating_point():
+        raise ValueError(f"Expected a float tensor in [0, 1], got dtype {x.dtype}")
+    x = x.detach()
+    if overwrite and x.dtype == torch.float32:
+        return x.clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
+    return x.float().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
+
+
+def as_uint8_rgb(image, *, name: str = "image") -> np.ndarray:
+    """A PIL RGB image or a uint8 (H, W, 3) array -> uint8 (H, W, 3) array (no copy for arrays)."""
+    if isinstance(image, Image.Image):
+        if image.mode != "RGB":
+            raise ValueError(f"{name} must be an RGB image, got mode {image.mode!r}; use images.open_image() first")
+        a = np.asarray(image)
+    elif isinstance(image, np.ndarray):
+        a = image
+    else:
+        raise TypeError(f"{name} must be a PIL image or a numpy array, got {type(image).__name__}")
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"{name} must be a uint8 array (H, W, 3), got {a.dtype} {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {a.shape}")
+    return a
+
+
+def array_to_tensor(a, *, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 (..., H, W, 3) numpy array or tensor -> float [..., 3, H, W] in [0, 1] on ``device``.
+
+    Moved as uint8 (4x less to transfer than float32), then :func:`to_unit_float`. The result is
+    a channels-last view (the array's memory order); call ``.contiguous()`` for NCHW memory.
+    """
+    if isinstance(a, np.ndarray):
+        a = torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else a.copy())  # torch wants writable memory
+    if not isinstance(a, torch.Tensor) or a.dtype != torch.uint8 or a.ndim < 3 or a.shape[-1] != 3:
+        raise ValueError(f"Expected a uint8 array (..., H, W, 3), got {getattr(a, 'dtype', type(a).__name__)} "
+                         f"{tuple(getattr(a, 'shape', ()))}")  # fmt: skip
+    return to_unit_float(a.to(device).movedim(-1, -3), dtype)
+
+
+def tensor_to_array(t: torch.Tensor, *, overwrite: bool = False) -> np.ndarray:
+    """Float [..., 3, H, W] in [0, 1] (clamped) -> uint8 numpy array (..., H, W, 3) on the CPU.
+
+    Converted to uint8 on ``t``'s device (:func:`to_uint8`; ``overwrite`` as there), then moved.
+    """
+    return to_uint8(t, overwrite=overwrite).movedim(-3, -1).contiguous().cpu().numpy()
+
+
+def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Antialiased bicubic resize of [N, C, H, W] to (H', W'), clamped to [0, 1]."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    return F.interpolate(image, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def fit_shape(height: int, width: int, side: int) -> tuple[int, int]:
+    """(h, w) of an image of shape [H, W] scaled so that its longest side is ``side``, aspect kept."""
+    scale = side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def fit_size(image: torch.Tensor, side: int) -> tuple[int, int]:
+    """(h, w) of ``image`` [..., H, W] scaled so that its longest side is ``side``."""
+    return fit_shape(*image.shape[-2:], side)
 
 
 def save_png(img_or_tensor, path) -> Path:
@@ -396,60 +482,3 @@ def save_png(img_or_tensor, path) -> Path:
     else:
         raise TypeError(f"Expected a PIL image or a tensor, got {type(img_or_tensor).__name__}")
     return atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
-
-
-# ----------------------------------------------------------------------------- colour spaces
-
-
-def _yiq_matrix(t: torch.Tensor, *, inverse: bool) -> torch.Tensor:
-    if not t.is_floating_point() or t.ndim not in (3, 4) or t.shape[-3] != 3:
-        raise ValueError(f"Expected a float tensor [N, 3, H, W] or [3, H, W], got {t.dtype} {list(t.shape)}")
-    m = torch.tensor(_RGB_TO_YIQ, dtype=torch.float64)
-    if inverse:
-        m = torch.linalg.inv(m)  # computed in float64, then cast: the exact inverse of the same matrix
-    return m.to(dtype=t.dtype, device=t.device)
-
-
-def rgb_to_yiq(t: torch.Tensor) -> torch.Tensor:
-    """[N, 3, H, W] RGB in [0, 1] -> [N, 3, H, W] YIQ (NTSC): Y in [0, 1], I in ±0.596, Q in ±0.523."""
-    return torch.einsum("ij,...jhw->...ihw", _yiq_matrix(t, inverse=False), t)
-
-
-def yiq_to_rgb(t: torch.Tensor) -> torch.Tensor:
-    """[N, 3, H, W] YIQ -> [N, 3, H, W] RGB; exact inverse of rgb_to_yiq (no clamping)."""
-    return torch.einsum("ij,...jhw->...ihw", _yiq_matrix(t, inverse=True), t)
-
-
-# ----------------------------------------------------------------------------- CIELAB (D65)
-
-_SRGB_TO_XYZ = (
-    (0.4124564, 0.3575761, 0.1804375),
-    (0.2126729, 0.7151522, 0.0721750),
-    (0.0193339, 0.1191920, 0.9503041),
-)
-_WHITE_D65 = (0.95047, 1.0, 1.08883)
-
-
-def _lab_matrix(t: torch.Tensor, *, inverse: bool) -> torch.Tensor:
-    m = torch.tensor(_SRGB_TO_XYZ, dtype=torch.float64)
-    m = m / torch.tensor(_WHITE_D65, dtype=torch.float64).view(3, 1)  # normalise by the white point
-    return (torch.linalg.inv(m) if inverse else m).to(dtype=t.dtype, device=t.device)
-
-
-def rgb_to_lab(t: torch.Tensor) -> torch.Tensor:
-    """[N, 3, H, W] sRGB in [0, 1] -> CIELAB (D65): L in [0, 100], a and b roughly ±110."""
-    linear = torch.where(t <= 0.04045, t / 12.92, ((t.clamp_min(0) + 0.055) / 1.055) ** 2.4)
-    xyz = torch.einsum("ij,...jhw->...ihw", _lab_matrix(t, inverse=False), linear)
-    f = torch.where(xyz > (6 / 29) ** 3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    fx, fy, fz = f.unbind(-3)
-    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=-3)
-
-
-def lab_to_rgb(t: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`rgb_to_lab` (no clamping: out-of-gamut colours leave [0, 1])."""
-    L, a, b = t.unbind(-3)
-    fy = (L + 16) / 116
-    f = torch.stack([fy + a / 500, fy, fy - b / 200], dim=-3)
-    xyz = torch.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29))
-    linear = torch.einsum("ij,...jhw->...ihw", _lab_matrix(t, inverse=True), xyz)
-    return torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp_min(0) ** (1 / 2.4) - 0.055)

@@ -42,7 +42,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .nst import luminance, match_luminance, resize, with_content_colors
+from .colour import luminance, match_luminance, with_content_colors
+from .images import resize
 
 STYLE_DIM = 100
 # MobileNetV2 inverted residual settings (Sandler et al. 2018, Table 2): expansion t, channels c, repeats n, stride s.

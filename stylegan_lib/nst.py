@@ -1,13 +1,13 @@
-"""Neural style transfer by optimisation (Gatys, Ecker & Bethge, CVPR 2016), seed 001.
+"""Neural style transfer by optimisation (Gatys, Ecker & Bethge, CVPR 2016).
 
 The image itself is optimised so that its VGG19 features match the content image at
 ``content_layers`` and its Gram matrices match the style image(s) at ``style_layers``:
 
     loss = alpha * content_loss + beta * style_loss + tv_weight * TV(image)
 
-Defaults are the seed's (alpha 1e4, beta 1e-2, TV 50, Adam lr 0.02 / beta1 0.99 /
+Defaults are the source article's (alpha 1e4, beta 1e-2, TV 50, Adam lr 0.02 / beta1 0.99 /
 eps 0.1, longest side 512, pixels clipped to [0, 1] after each step, init from content),
-with the Caffe VGG19 whose input convention the seed's Keras model used. On top:
+with the Caffe VGG19 whose input convention the article's Keras model used. On top:
 L-BFGS, noise init, coarse-to-fine scales, luminance-only transfer (colour preservation,
 Gatys et al. 2016 "Preserving Color in Neural Artistic Style Transfer"), style scale,
 several style images blended by weight, a seed, and early stop through the callback.
@@ -25,19 +25,19 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from . import losses
-from .images import rgb_to_yiq, yiq_to_rgb
+from .colour import luminance, match_luminance, with_content_colors
+from .images import fit_shape, fit_size, resize
 from .precision import check_autocast
 from .vgg import VGG19Features, load_vgg19, min_input_side
 
-# The seed's Keras layers block5_conv2 and block{1..5}_conv1 include their ReLU.
+# The article's Keras layers block5_conv2 and block{1..5}_conv1 include their ReLU.
 CONTENT_LAYERS = ("relu5_2",)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("content", "noise")
-SWEEP_RATIOS = (1e4, 1e5, 1e6, 1e7, 1e8)  # alpha / beta for style_weight_sweep; the seed's default is 1e6
+SWEEP_RATIOS = (1e4, 1e5, 1e6, 1e7, 1e8)  # alpha / beta for style_weight_sweep; the article's default is 1e6
 # The smallest side (px) of every image VGG19 sees at any scale: relu5_x sits after four 2x2 poolings.
 MIN_SIDE = min_input_side((*CONTENT_LAYERS, *STYLE_LAYERS))  # 16
 
@@ -112,27 +112,6 @@ def check_sides(
             f"at least {_side_for(height, width, min_side)} px. Use {remedies}, or crop it to a less extreme "
             "aspect ratio."
         )
-
-
-def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Antialiased bicubic resize of [N, C, H, W] to (H', W'), clamped to [0, 1]."""
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    return F.interpolate(image, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
-
-
-# Colour preservation (Gatys et al. 2016b), shared with the fast model (adain.py).
-
-
-def luminance(image: torch.Tensor) -> torch.Tensor:
-    # [N, 3, H, W] -> [N, 1, H, W], the Y of YIQ
-    return rgb_to_yiq(image)[:, :1]
-
-
-def match_luminance(style_y: torch.Tensor, content_y: torch.Tensor) -> torch.Tensor:
-    # Luminance histogram matching by mean and standard deviation (Gatys et al. 2016b).
-    s_mean, s_std = style_y.mean(), style_y.std().clamp_min(1e-6)
-    return ((style_y - s_mean) * content_y.std() / s_std + content_y.mean()).clamp(0, 1)
 
 
 def features(
@@ -354,26 +333,6 @@ def _run_lbfgs(image, objective, report, *, steps: int, lr: float | None, chunk:
             image.clamp_(0, 1)
 
 
-def with_content_colors(image: torch.Tensor, content: torch.Tensor, preserve_colors: bool) -> torch.Tensor:
-    """The optimised image in RGB: with colour preservation, its Y plus the content's I, Q."""
-    if not preserve_colors:
-        return image
-    y = image.mean(1, keepdim=True)  # the three channels hold the same luminance
-    iq = rgb_to_yiq(resize(content, tuple(image.shape[-2:])))[:, 1:]
-    return yiq_to_rgb(torch.cat([y, iq], 1)).clamp(0, 1)
-
-
-def fit_size(image: torch.Tensor, side: int) -> tuple[int, int]:
-    """(h, w) of ``image`` [..., H, W] scaled so that its longest side is ``side``."""
-    return fit_shape(*image.shape[-2:], side)
-
-
-def fit_shape(height: int, width: int, side: int) -> tuple[int, int]:
-    """(h, w) of an image of shape [H, W] scaled so that its longest side is ``side``, aspect kept."""
-    scale = side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
 def _normalised_blend(blend: Sequence[float] | None, count: int) -> list[float]:
     if blend is None:
         return [1.0 / count] * count
@@ -423,10 +382,10 @@ def style_weight_sweep(
     content_weight: float = 1e4,
     **kwargs,
 ) -> Iterator[tuple[float, torch.Tensor]]:
-    """(ratio, result) for each content/style ratio alpha/beta (seed 001's comparison figure).
+    """(ratio, result) for each content/style ratio alpha/beta (Gatys et al.'s content/style trade-off figure).
 
     alpha stays ``content_weight``; beta = alpha / ratio. Other keyword arguments go to
-    :func:`stylize`. The seed's default, 1e4 / 1e-2, is the ratio 1e6. Results are computed
+    :func:`stylize`. The article's default, 1e4 / 1e-2, is the ratio 1e6. Results are computed
     lazily, one per iteration, so a caller can show each as it finishes and stop early.
     """
     for ratio in ratios:

@@ -1,7 +1,7 @@
-"""Tiling shared by the GAN translators (Siamese GAN of seed 000, CycleGAN).
+"""Tiling shared by the GAN translators (Siamese GAN, CycleGAN).
 
 * :func:`cut_tiles` / :func:`stitch_tiles`: exact, differentiable tensor reshapes.
-* :func:`combo`: seed 000's "Combo" model: a 2S x 2S crop is cut into S x S tiles, G runs on
+* :func:`combo`: the Siamese GAN's "Combo" model: a 2S x 2S crop is cut into S x S tiles, G runs on
   every tile, the tiles are stitched back; D judges the stitched image, so every tile border
   must look real and G learns seamless tiles.
 * :func:`translate_hd`: runs G tile by tile over a photo of any size (50 megapixels on a small
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
 
+from .colour import LUMA
+from .images import array_to_tensor, as_uint8_rgb, tensor_to_array, to_uint8, to_unit_float
 from .precision import check_autocast, with_autocast
 
 __all__ = [
@@ -34,11 +35,9 @@ __all__ = [
     "combo",
     "translate_hd",
     "seam_score",
-    "as_uint8_rgb",
     "reflect_indices",
 ]
 
-_LUMA = (0.299, 0.587, 0.114)  # Rec. 601 luminance weights, as in images.rgb_to_yiq
 _SEAM_STRIP_ROWS = 256  # seam_score converts this many rows to float64 at a time
 DEVICE_TILING_PIXELS = 100_000_000  # translate_hd tiles frames up to this many (padded) pixels on a CUDA device
 
@@ -101,7 +100,7 @@ def stitch_tiles(tiles: torch.Tensor, *, grid: tuple[int, int]) -> torch.Tensor:
 
 
 def combo(G: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, tile: int) -> torch.Tensor:
-    """Seed 000's Combo model: G on every ``tile`` x ``tile`` tile of ``x``, stitched back.
+    """The Siamese GAN's Combo model: G on every ``tile`` x ``tile`` tile of ``x``, stitched back.
 
     ``x``: [N, 3, H, W] in [0, 1], H and W multiples of ``tile`` (2S x 2S crops in training).
     All tiles go through G in one batch; the result [N, 3, H, W] is differentiable.
@@ -182,7 +181,7 @@ class _Paste:
 
     def add(self, y: torch.Tensor, where: list[tuple[int, int]]) -> None:
         # y: [B, 3, t, t] in [0, 1], CPU float32, ours to overwrite; where: (tile row, tile col) of each
-        tiles = _to_uint8_(y)  # (B, t, t, 3)
+        tiles = tensor_to_array(y, overwrite=True)  # (B, t, t, 3) uint8
         for tile, (j, k) in zip(tiles, where, strict=True):
             y0, x0 = j * self.ys.stride, k * self.xs.stride
             h, w = min(self.ys.tile, self.ys.size - y0), min(self.xs.tile, self.xs.size - x0)
@@ -222,35 +221,13 @@ class _Blend:
             return
         h = max(0, min(upto, self.ys.size) - self.top)
         if h:
-            self.out[self.top : self.top + h] = _to_uint8_(self.canvas[:, :h, : self.xs.size])
+            self.out[self.top : self.top + h] = tensor_to_array(self.canvas[:, :h, : self.xs.size], overwrite=True)
         rows = self.canvas.shape[1]
         for i in range(0, rows - n, n):  # shift up by n rows, in chunks that do not overlap
             m = min(n, rows - n - i)
             self.canvas[:, i : i + m] = self.canvas[:, n + i : n + i + m]
         self.canvas[:, max(rows - n, 0) :] = 0
         self.top = upto
-
-
-def _to_uint8_(y: torch.Tensor) -> np.ndarray:
-    """[..., 3, h, w] float in [0, 1] -> uint8 (..., h, w, 3), overwriting ``y``; round(x * 255) inverts x / 255."""
-    return y.clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).movedim(-3, -1).numpy()
-
-
-def as_uint8_rgb(image, *, name: str = "image") -> np.ndarray:
-    """A PIL RGB image or a uint8 (H, W, 3) array -> uint8 (H, W, 3) array (no copy for arrays)."""
-    if isinstance(image, Image.Image):
-        if image.mode != "RGB":
-            raise ValueError(f"{name} must be an RGB image, got mode {image.mode!r}; use images.open_image() first")
-        a = np.asarray(image)
-    elif isinstance(image, np.ndarray):
-        a = image
-    else:
-        raise TypeError(f"{name} must be a PIL image or a numpy array, got {type(image).__name__}")
-    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
-        raise ValueError(f"{name} must be a uint8 array (H, W, 3), got {a.dtype} {a.shape}")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {a.shape}")
-    return a
 
 
 def translate_hd(
@@ -273,7 +250,7 @@ def translate_hd(
     ``device``/``dtype`` and in eval mode, or any callable). ``image``: a PIL RGB image or a
     uint8 (H, W, 3) array. Tiles start at (0, 0) every ``tile - overlap`` pixels; the image is
     reflect-padded on the bottom/right to cover whole tiles (replicate for a 1-pixel side) and
-    the output cropped back. ``overlap == 0``: seed 000's plain tiling, each tile independent
+    the output cropped back. ``overlap == 0``: the Siamese GAN's plain tiling, each tile independent
     (what Combo trains for). ``overlap > 0``: tiles are blended with separable raised-cosine
     weights that sum to 1 everywhere. Tiles run in batches of ``batch`` under inference mode,
     in raster order, moved to ``device``/``dtype`` and back per batch.
@@ -381,8 +358,8 @@ def _translate_on_device(
         total = tiles.shape[0]
         for start in range(0, total, batch):
             stop = min(start + batch, total)
-            y = _apply(G, tiles[start:stop], dtype=dtype, context=context)
-            out[start:stop] = y.mul_(255.0).round_().to(torch.uint8)
+            y = _apply(G, to_unit_float(tiles[start:stop], dtype), context=context)  # float32 in [0, 1]
+            out[start:stop] = to_uint8(y, overwrite=True)
             if callback is not None and callback(TileProgress(stop, total)) is True and stop < total:
                 raise TranslationStopped(_assemble(out, ys, xs), TileProgress(stop, total))
         return _assemble(out, ys, xs)
@@ -395,10 +372,9 @@ def _assemble(tiles: torch.Tensor, ys: _Axis, xs: _Axis) -> np.ndarray:
     return frame[: ys.size, : xs.size].cpu().numpy()
 
 
-def _apply(G, x: torch.Tensor, *, dtype: torch.dtype, context: int = 0) -> torch.Tensor:
-    """uint8 [B, 3, w, w] -> G -> float32 [B, 3, t, t] clamped to [0, 1], on x's device;
+def _apply(G, x: torch.Tensor, *, context: int = 0) -> torch.Tensor:
+    """[B, 3, w, w] in [0, 1] -> G -> float32 [B, 3, t, t] clamped to [0, 1], on x's device;
     t = w - 2 context: the centre of G's output."""
-    x = x.to(torch.float32).div_(255.0).to(dtype)  # [B, 3, t, t] in [0, 1]
     y = G(x)
     if not isinstance(y, torch.Tensor) or y.shape != x.shape:
         raise ValueError(f"G must map tiles {list(x.shape)} to the same shape, got {_describe(y)}")
@@ -412,8 +388,8 @@ def _apply(G, x: torch.Tensor, *, dtype: torch.dtype, context: int = 0) -> torch
 
 def _run(G, tiles: np.ndarray, *, device, dtype: torch.dtype, context: int) -> torch.Tensor:
     """uint8 (B, w, w, 3) windows -> G on device -> CPU float32 [B, 3, t, t] clamped to [0, 1]."""
-    x = torch.from_numpy(tiles).to(device).permute(0, 3, 1, 2).contiguous()  # moved as uint8
-    return _apply(G, x, dtype=dtype, context=context).cpu()
+    x = array_to_tensor(tiles, device=device, dtype=dtype).contiguous()  # [B, 3, w, w], moved as uint8
+    return _apply(G, x, context=context).cpu()
 
 
 # ----------------------------------------------------------------------------- seam score
@@ -433,7 +409,7 @@ def seam_score(image, *, tile: int) -> float:
     h, w = a.shape[:2]
     if h <= tile and w <= tile:
         raise ValueError(f"A {w}x{h} image has no tile border for tile={tile}: it needs more than {tile} pixels")
-    luma = np.array(_LUMA)
+    luma = np.array(LUMA)
     border_sum = inside_sum = 0.0
     prev = None  # float64 (W,): the last luminance row of the previous strip
     for r0 in range(0, h, _SEAM_STRIP_ROWS):

@@ -1,16 +1,19 @@
 """Full-resolution photo translation with the shipped GAN generators (Van Gogh HD tab, CLI).
 
 One entry point over the methods: load a generator through hub.py (cached per process),
-translate it (:func:`translate_image`: the whole frame at once when the method allows and the
-frame is small enough, else tile by tile with :func:`stylegan_lib.tiling.translate_hd`), and
-optionally blend the result with the photo in CIELAB for a style-strength control.
+plan how it runs (:func:`plan_translation` -> a frozen :class:`TranslationPlan`: tile, overlap,
+batch, context, statistics, whole-frame limit; the policy below in one object, shared by the
+app, the CLI and the benches), translate the photo with that plan (:func:`translate_image`: the
+whole frame at once when the method allows and the frame is small enough, else tile by tile
+with :func:`stylegan_lib.tiling.translate_hd`), and optionally blend the result with the photo
+in CIELAB for a style-strength control.
 
 Tiles per method:
 
-* Siamese GAN (seed 000): G was trained on S x S tiles; with per-tile statistics it runs on
+* Siamese GAN: G was trained on S x S tiles; with per-tile statistics it runs on
   plain S-px tiles (overlap 0 by default, the setting Combo training is for), with the whole
   photo's statistics on larger tiles with context (below).
-* CycleGAN (seed 004): fully convolutional, no training tile. The whole frame goes through G
+* CycleGAN (Zhu et al. 2017): fully convolutional, no training tile. The whole frame goes through G
   in one call up to :data:`WHOLE_FRAME_PIXELS` (by device type: 16.6 MP on CUDA, i.e. any 4K
   frame twice over; 1 MP on CPU, where one thread ran a 512-px tile about 1.7x faster per pixel
   than a 0.9 MP frame and host memory stays bounded). Larger frames run in square tiles of
@@ -22,8 +25,8 @@ Tiles per method:
 
 Instance-norm statistics (``norm``):
 
-* ``"tile"``: every tile is normalised with its own statistics, as G was trained (seed 000's
-  plain tiling). Tiles of flat content get stretched to the contrast of busy ones, which is
+* ``"tile"``: every tile is normalised with its own statistics, as G was trained (the Siamese
+  GAN's plain tiling). Tiles of flat content get stretched to the contrast of busy ones, which is
   where most seams come from.
 * ``"image"`` (the CLI's and the app's default): the statistics of the whole photo, recorded
   once on a thumbnail of it (long side :data:`THUMBNAIL_SIDE`, the photo itself when smaller;
@@ -40,21 +43,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 
-from .images import lab_to_rgb, pil_to_tensor, rgb_to_lab
+from .colour import lab_to_rgb, rgb_to_lab
+from .images import array_to_tensor, as_uint8_rgb, fit_longest_side, pil_to_tensor, tensor_to_array
 from .instnorm import NormStats
 from .precision import check_autocast, with_autocast
-from .tiling import Callback, TileProgress, as_uint8_rgb, reflect_indices, translate_hd
+from .tiling import Callback, TileProgress, reflect_indices, translate_hd
 
 # method -> checkpoint name in hub.REGISTRY
 METHODS = {
-    "siamese": "siamese-vangogh",  # Combo-trained (seed 000)
+    "siamese": "siamese-vangogh",  # Siamese GAN, Combo-trained
     "siamese-naive": "siamese-vangogh-naive",  # trained on single tiles: the seams baseline
-    "cyclegan": "cyclegan-vangogh",  # CycleGAN (seed 004), fully convolutional
+    "cyclegan": "cyclegan-vangogh",  # CycleGAN, fully convolutional
 }
 FULLY_CONVOLUTIONAL = {"cyclegan"}  # methods that may run on the whole frame
 CYCLEGAN_TILE = {"cuda": 1024, "cpu": 512}  # tile side (px) by device type, when the frame is tiled
@@ -63,7 +68,7 @@ CYCLEGAN_BATCH = {"cuda": 4, "cpu": 1}  # CycleGAN tiles per batch
 WHOLE_FRAME_PIXELS = {"cuda": 2 * 3840 * 2160, "cpu": 1024 * 1024}  # largest frame run in one call
 TILE_BATCH = 16  # Siamese tiles per batch (translate_hd's default)
 _MIN_WHOLE_SIDE = 16  # a whole frame (or thumbnail) is reflect-padded to at least this, and to multiples of 4
-NORMS = ("tile", "image")  # instance-norm statistics: each tile's own (seed 000) or the whole photo's
+NORMS = ("tile", "image")  # instance-norm statistics: each tile's own (as trained) or the whole photo's
 THUMBNAIL_SIDE = 512  # long side of the thumbnail that norm="image" records statistics on
 IMAGE_TILE = {"cuda": 1024, "cpu": 512}  # tile side (px) by device type with norm="image"
 
@@ -159,7 +164,43 @@ def default_context(G: torch.nn.Module) -> int:
     return -(-int(G.receptive_radius) // 4) * 4
 
 
-def run_settings(
+@dataclass(frozen=True)
+class TranslationPlan:
+    """How :func:`translate_image` runs one method on one device: the whole policy in one object.
+
+    Made by :func:`plan_translation` (the defaults below, each overridable); shared by the app,
+    the CLI and the benches. Frozen: derive a variant with ``dataclasses.replace``.
+    """
+
+    method: str  # a key of METHODS
+    tile: int  # tile side (px) when the frame is tiled
+    overlap: int  # feathered overlap (px) between tiles; 0: plain tiles
+    batch: int  # windows (tiles with their context) per batch
+    context: int  # px of the photo around each tile that G sees (norm="image"); 0: none
+    norm: str  # instance-norm statistics, one of NORMS
+    whole_frame_pixels: int  # frames up to this many pixels go through G in one call; 0: always tiled
+    device: str  # where G runs
+
+    def runs_whole_frame(self, height: int, width: int) -> bool:
+        """Whether a height x width frame goes through G in one call."""
+        return runs_whole_frame(height, width, whole_frame_pixels=self.whole_frame_pixels)
+
+    def plain_tile(self, height: int, width: int) -> int | None:
+        """The plain tile grid whose borders may show in the result; None: a whole frame or overlapping tiles."""
+        return None if self.runs_whole_frame(height, width) or self.overlap else self.tile
+
+    def describe(self, height: int, width: int) -> str:
+        """How G runs on a height x width frame, for a status line."""
+        image_stats = self.norm == "image"
+        if self.runs_whole_frame(height, width):
+            return "the whole frame at once" + (", the whole photo's statistics" if image_stats else "")
+        text = f"{self.tile}-px tiles" + (f", {self.overlap}-px overlap" if self.overlap else "")
+        if image_stats:
+            text += f" with {self.context} px of context, the whole photo's statistics"
+        return text
+
+
+def plan_translation(
     method: str,
     G: torch.nn.Module,
     model_tile: int,
@@ -171,12 +212,12 @@ def run_settings(
     batch: int | None = None,
     tile_batch: int | None = None,
     context: int | None = None,
-) -> dict:
-    """:func:`translate_image`'s keyword arguments for ``method`` (``G``, trained on ``model_tile``).
+) -> TranslationPlan:
+    """The :class:`TranslationPlan` for ``method`` (``G``, trained on ``model_tile``) on ``device``.
 
-    Each one given is kept; the others are defaults: ``tile`` (:func:`default_tile`; a given
+    Each setting given is kept; the others are defaults: ``tile`` (:func:`default_tile`; a given
     tile also means tiles, never the whole frame), ``overlap`` (:func:`default_overlap`),
-    ``whole_frame_pixels``, ``context`` (:func:`default_context` with ``norm="image"``).
+    ``whole_frame_pixels``, ``context`` (:func:`default_context` with ``norm="image"``, else 0).
     ``batch`` (windows per batch) defaults to ``tile_batch`` plain tiles for the Siamese GANs
     (else :func:`default_batch`), which with ``norm="image"``'s larger tiles with context become
     windows holding as many pixels (:func:`window_batch`); CycleGAN: :func:`default_batch`.
@@ -192,14 +233,15 @@ def run_settings(
         batch = tile_batch if small_tiles and tile_batch is not None else default_batch(method, device)
         if small_tiles and norm == "image":
             batch = window_batch(batch, tile=model_tile, window=tile + 2 * context)
-    return dict(
+    return TranslationPlan(
+        method=method,
         tile=tile,
         overlap=default_overlap(method, tile, norm=norm) if overlap is None else overlap,
-        whole_frame_pixels=0 if forced_tiles else whole_frame_pixels(method, device, norm=norm),
         batch=batch,
+        context=context or 0,
         norm=norm,
-        context=context,
-        device=device,
+        whole_frame_pixels=0 if forced_tiles else whole_frame_pixels(method, device, norm=norm),
+        device=str(device),
     )
 
 
@@ -218,9 +260,7 @@ def thumbnail_stats(
     photo that runs in one call the statistics are exactly its own.
     """
     pil = image if isinstance(image, Image.Image) else Image.fromarray(np.ascontiguousarray(image))
-    w, h = pil.size
-    scale = side / max(w, h)
-    thumb = pil if scale >= 1 else pil.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
+    thumb = pil if max(pil.size) <= side else fit_longest_side(pil, side)  # Lanczos down
     with torch.inference_mode():
         return G.norm_stats(pad_frame(pil_to_tensor(thumb, device=device, dtype=dtype)))
 
@@ -233,19 +273,25 @@ def runs_whole_frame(height: int, width: int, *, whole_frame_pixels: int) -> boo
 def translate_image(
     G: Callable[[torch.Tensor], torch.Tensor],
     image,
+    plan: TranslationPlan | None = None,
     *,
-    tile: int,
-    overlap: int = 0,
-    whole_frame_pixels: int = 0,
-    batch: int = 16,
-    device: torch.device | str = "cpu",
+    tile: int | None = None,
+    overlap: int | None = None,
+    whole_frame_pixels: int | None = None,
+    batch: int | None = None,
+    device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
     callback: Callback | None = None,
-    norm: str = "tile",
+    norm: str | None = None,
     context: int | None = None,
     autocast: torch.dtype | None = None,
 ) -> np.ndarray:
     """``image`` (PIL RGB or uint8 (H, W, 3)) through ``G`` -> uint8 (H, W, 3) of the same size.
+
+    How G runs comes from ``plan`` (:func:`plan_translation`: what the app, the CLI and the
+    benches use), or, without one, from the keywords ``tile`` (required then), ``overlap`` (0),
+    ``whole_frame_pixels`` (0), ``batch`` (16), ``device`` ("cpu"), ``norm`` ("tile") and
+    ``context``; giving a plan and any of them is an error.
 
     Frames of at most ``whole_frame_pixels`` pixels go through G in one call (G must accept any
     size: CycleGAN's generator); the others, tile by tile with :func:`translate_hd` (``tile``,
@@ -261,6 +307,22 @@ def translate_image(
     ``autocast`` (precision.py; e.g. ``torch.bfloat16``): G runs under torch.autocast in that
     dtype on channels_last input; ``norm="image"``'s statistics are still recorded in ``dtype``.
     """
+    layout = dict(tile=tile, overlap=overlap, whole_frame_pixels=whole_frame_pixels, batch=batch, device=device,
+                  norm=norm, context=context)  # fmt: skip
+    if plan is not None:
+        given = [name for name, value in layout.items() if value is not None]
+        if given:
+            raise TypeError(f"translate_image takes a plan or {', '.join(given)}, not both")
+        tile, overlap, whole_frame_pixels, batch = plan.tile, plan.overlap, plan.whole_frame_pixels, plan.batch
+        device, norm, context = plan.device, plan.norm, plan.context
+    elif tile is None:
+        raise TypeError("translate_image needs a plan (translate.plan_translation) or a tile size")
+    else:
+        overlap = 0 if overlap is None else overlap
+        whole_frame_pixels = 0 if whole_frame_pixels is None else whole_frame_pixels
+        batch = 16 if batch is None else batch
+        device = "cpu" if device is None else device
+        norm = "tile" if norm is None else norm
     _check_norm(norm)
     check_autocast(autocast, dtype)
     if norm == "image":
@@ -273,15 +335,13 @@ def translate_image(
     if _whole_frame(image, whole_frame_pixels):
         src = _rgb_array(image)
         with torch.inference_mode():
-            src = np.ascontiguousarray(src) if src.flags.writeable else src.copy()  # torch wants writable memory
-            x = torch.from_numpy(src).to(device).permute(2, 0, 1)[None]  # [1, 3, H, W] uint8
-            y = _padded(G, x.to(torch.float32).div_(255.0).to(dtype))  # [1, 3, H, W] in [0, 1]
+            x = array_to_tensor(src, device=device, dtype=dtype)[None]  # [1, 3, H, W] in [0, 1]
+            y = _padded(G, x)
             if not isinstance(y, torch.Tensor) or y.shape != x.shape:
                 raise ValueError(f"G must map {list(x.shape)} to the same shape, got {getattr(y, 'shape', y)}")
             if not torch.isfinite(y.sum()):
                 raise ValueError("G produced NaN or infinite values")
-            y = y[0].float().clamp_(0, 1).mul_(255).round_().to(torch.uint8)  # [3, H, W]
-            out = y.permute(1, 2, 0).contiguous().cpu().numpy()  # (H, W, 3)
+            out = tensor_to_array(y[0], overwrite=True)  # (H, W, 3) uint8
         if callback is not None:
             callback(TileProgress(1, 1))
         return out
@@ -347,8 +407,7 @@ def blend_strength(photo: np.ndarray, painting: np.ndarray, *, strength: float, 
         return painting
     out = np.empty_like(photo)
     for top in range(0, photo.shape[0], rows):
-        a, b = (torch.from_numpy(x[top : top + rows]).permute(2, 0, 1)[None].float() / 255 for x in (photo, painting))
+        a, b = (array_to_tensor(x[top : top + rows])[None] for x in (photo, painting))  # [1, 3, rows, W]
         lab = torch.lerp(rgb_to_lab(a), rgb_to_lab(b), strength)
-        strip = lab_to_rgb(lab).clamp(0, 1).mul(255).round().byte()[0].permute(1, 2, 0)
-        out[top : top + rows] = strip.numpy()
+        out[top : top + rows] = tensor_to_array(lab_to_rgb(lab)[0], overwrite=True)
     return out

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from stylegan_lib import adain, hub
-from stylegan_lib.images import fit_longest_side, pil_to_tensor, rgb_to_yiq
-from stylegan_lib.nst import resize
+from stylegan_lib.colour import rgb_to_yiq
+from stylegan_lib.images import fit_longest_side, pil_to_tensor, resize
 
 TINY = adain.AdaINConfig(width=8)
 

@@ -10,15 +10,14 @@ import torch
 from PIL import Image, ImageFile, JpegImagePlugin
 
 from stylegan_lib import images
+from stylegan_lib.colour import rgb_to_yiq, yiq_to_rgb
 from stylegan_lib.images import (
     ImageError,
     fit_longest_side,
     open_image,
     pil_to_tensor,
-    rgb_to_yiq,
     save_png,
     tensor_to_pil,
-    yiq_to_rgb,
 )
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)

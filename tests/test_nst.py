@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from stylegan_lib import losses
-from stylegan_lib.images import pil_to_tensor, rgb_to_yiq
-from stylegan_lib.nst import MIN_SIDE, STYLE_LAYERS, resize, scale_sizes, style_weight_sweep, stylize
+from stylegan_lib.colour import rgb_to_yiq
+from stylegan_lib.images import pil_to_tensor, resize
+from stylegan_lib.nst import MIN_SIDE, STYLE_LAYERS, scale_sizes, style_weight_sweep, stylize
 
 SIZE = 64
 

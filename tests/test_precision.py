@@ -7,14 +7,16 @@ within 0.2 dB. Sizes and step counts are small, the networks and images real.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from stylegan_lib import precision
-from stylegan_lib.images import pil_to_tensor
-from stylegan_lib.nst import CONTENT_LAYERS, STYLE_LAYERS, _Objective, _style_targets, features, loss_at, resize
+from stylegan_lib.images import pil_to_tensor, resize
+from stylegan_lib.nst import CONTENT_LAYERS, STYLE_LAYERS, _Objective, _style_targets, features, loss_at
 
 BF16 = torch.bfloat16
 
@@ -137,15 +139,15 @@ def test_translation_in_bfloat16_within_a_few_grey_levels(photo, method, norm):
     from stylegan_lib import translate
 
     G, tile = translate.load_translator(method)
-    settings = translate.run_settings(method, G, tile, norm=norm, device="cpu")
+    plan = translate.plan_translation(method, G, tile, norm=norm, device="cpu")
     if method == "cyclegan":  # its whole frame and (below) its tiles: both paths of translate_image
-        settings_tiled = {**settings, "whole_frame_pixels": 0, "tile": 128, "overlap": 32 if norm == "tile" else 0}
-    out32, out16 = (translate.translate_image(G, photo, autocast=a, **settings).astype(int) for a in (None, BF16))
+        plan_tiled = replace(plan, whole_frame_pixels=0, tile=128, overlap=32 if norm == "tile" else 0)
+    out32, out16 = (translate.translate_image(G, photo, plan, autocast=a).astype(int) for a in (None, BF16))
     diff = np.abs(out16 - out32)
     assert diff.mean() < 1.0 and np.percentile(diff, 99.9) <= 8 and diff.max() <= 24, (diff.mean(), diff.max())
     assert 0 < diff.mean()  # bfloat16 did run (it never rounds a whole photo exactly as float32)
     if method == "cyclegan":
-        tiled32, tiled16 = (translate.translate_image(G, photo, autocast=a, **settings_tiled).astype(int)
+        tiled32, tiled16 = (translate.translate_image(G, photo, plan_tiled, autocast=a).astype(int)
                             for a in (None, BF16))  # fmt: skip
         diff = np.abs(tiled16 - tiled32)
         assert 0 < diff.mean() < 1.0 and diff.max() <= 24
@@ -186,3 +188,36 @@ def test_bfloat16_cpu_priors_are_float32_over_the_measured_ratio():
     assert "bfloat16" in PRIOR_SOURCES["cpu:bfloat16"]["cyclegan:image"]
     estimate = CostModel("cpu:bfloat16").estimate("nst", 1.0)
     assert "in bfloat16" in estimate.describe(device="cpu")
+
+
+# ----------------------------------------------------------------------------- AdaIN
+
+
+def test_adain_bfloat16_within_a_few_grey_levels(hub_cache, content_photo, style_painting):
+    """The encoder after conv1_1 and the decoder in bfloat16, the statistics in float32: the result
+    stays within a few grey levels of float32, on the whole-frame and on the tiled path, and the
+    style statistics are cached per precision (a float32 call never reuses bfloat16 ones)."""
+    from stylegan_lib import adain
+    from stylegan_lib.images import fit_size, pil_to_tensor, resize
+
+    decoder, encoder = adain.load_adain()
+    content = pil_to_tensor(content_photo.resize((248, 200), Image.LANCZOS))  # not multiples of 8
+    style = pil_to_tensor(style_painting)
+
+    def run(autocast, **kw):
+        out = adain.stylize_adain(content, style, decoder=decoder, encoder=encoder, style_size=256,
+                                  autocast=autocast, **kw)  # fmt: skip
+        assert out.dtype == torch.float32 and out.shape == content.shape
+        return (out[0] * 255).round().to(torch.int64)
+
+    for kw in ({}, {"max_pixels": 0, "tile": 128, "overlap": 32}):  # whole frame, then tiles
+        out16, out32 = run(BF16, **kw), run(None, **kw)  # bfloat16 first: its statistics are cached first
+        diff = (out16 - out32).abs().float()
+        assert 0 < diff.mean() < 1.0 and diff.quantile(0.999) <= 8 and diff.max() <= 24, (diff.mean(), diff.max())
+    # the float32 call used float32 statistics, not the cached bfloat16 ones: the pipeline by hand
+    with torch.inference_mode():
+        stats = adain.style_statistics(encoder, [resize(style, fit_size(style, 256))], [1.0])
+        by_hand = adain.transfer(decoder, encoder, content, stats, eps=decoder.config.eps).clamp(0, 1)
+    assert torch.equal(run(None), (by_hand[0] * 255).round().to(torch.int64))
+    with pytest.raises(ValueError, match="autocast"):
+        adain.stylize_adain(content, style, decoder=decoder, encoder=encoder, autocast=torch.float32)

@@ -1,9 +1,9 @@
-"""Van Gogh HD tab: a photo at full resolution through the shipped GANs (seeds 000 and 004)."""
+"""Van Gogh HD tab: a photo at full resolution through the shipped GANs (Siamese GAN, CycleGAN)."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import gradio as gr
 import numpy as np
@@ -89,7 +89,7 @@ def paint(img: Image.Image, method: str, *, overlap: int, norm: str = "image", p
     """``img`` through ``method``: plain or overlapped tiles, or (CycleGAN) the whole frame when it fits.
 
     ``norm`` (translate.NORMS): "image" normalises every tile with the whole photo's statistics
-    and computes it with context (seamless); "tile" is seed 000's plain tiling. ``overlap``
+    and computes it with context (seamless); "tile" is the Siamese GAN's plain tiling. ``overlap``
     applies to the Siamese GANs; CycleGAN's own-statistics tiles always overlap (translate.py).
     The model time is what the cost model learns.
     """
@@ -99,11 +99,9 @@ def paint(img: Image.Image, method: str, *, overlap: int, norm: str = "image", p
         raise gr.Error(str(exc)) from None
     # CycleGAN's large tiles: its own overlap rule (translate.py); the Siamese GANs: the user's
     own_overlap = None if method in translate.FULLY_CONVOLUTIONAL else int(overlap)
-    settings = translate.run_settings(method, G, tile, norm=norm, device=DEVICE, overlap=own_overlap,
+    plan = translate.plan_translation(method, G, tile, norm=norm, device=DEVICE, overlap=own_overlap,
                                       tile_batch=LIMITS.tile_batch)  # fmt: skip
-    settings["overlap"] = overlap = min(settings["overlap"], settings["tile"] // 2)
-    settings["autocast"] = AUTOCAST  # bfloat16 on a CPU with AMX (common.py)
-    tile, whole = settings["tile"], settings["whole_frame_pixels"]
+    plan = replace(plan, overlap=min(plan.overlap, plan.tile // 2))
     megapixels = img.width * img.height / 1e6
     started = time.perf_counter()
 
@@ -111,16 +109,10 @@ def paint(img: Image.Image, method: str, *, overlap: int, norm: str = "image", p
         progress((p.done, p.total), desc=LABELS.get(method, method))
 
     with timed(cost_task(method, norm), megapixels):
-        array = translate.translate_image(G, img, callback=report if progress is not None else None, **settings)
-    if translate.runs_whole_frame(img.height, img.width, whole_frame_pixels=whole):
-        layout, seam_tile = "the whole frame at once", None
-        if norm == "image":
-            layout += ", the whole photo's statistics"
-    else:
-        layout = f"{tile}-px tiles" + (f", {overlap}-px overlap" if overlap else "")
-        if norm == "image":
-            layout += f" with {settings['context']} px of context, the whole photo's statistics"
-        seam_tile = None if overlap else tile
+        # autocast: bfloat16 on a CPU with AMX (common.py)
+        callback = report if progress is not None else None
+        array = translate.translate_image(G, img, plan, callback=callback, autocast=AUTOCAST)
+    layout, seam_tile = plan.describe(img.height, img.width), plan.plain_tile(img.height, img.width)
     return Painted(method, Image.fromarray(array), time.perf_counter() - started, layout, seam_tile)
 
 
