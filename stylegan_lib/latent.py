@@ -1,4 +1,4 @@
-"""Latent-space tools for a noise -> image generator (seed 003): interpolation, closest-latent search, export.
+"""Latent-space tools for a noise -> image generator (ProGAN): interpolation, closest-latent search, export.
 
 Works with any ``G(z, *, stage=None) -> [N, 3, R, R]`` in [-1, 1] that has a ``z_dim`` attribute
 (:class:`stylegan_lib.progan.Generator`, :class:`stylegan_lib.progan.DCGANGenerator`).
@@ -9,8 +9,6 @@ range [0, 1], the library convention.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import importlib.util
 import math
 import os
@@ -31,7 +29,8 @@ from .progan import sample_latents
 # ----------------------------------------------------------------------------- interpolation
 
 
-def _as_vector(v: torch.Tensor, name: str) -> torch.Tensor:
+def as_vector(v: torch.Tensor, name: str) -> torch.Tensor:
+    """A latent [z_dim] or [1, z_dim] -> [z_dim]; ValueError naming ``name`` for another shape or a non-float dtype."""
     if v.ndim == 2 and v.shape[0] == 1:
         v = v[0]
     if v.ndim != 1 or not v.is_floating_point():
@@ -40,12 +39,12 @@ def _as_vector(v: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def norm_preserving_interpolation(v1: torch.Tensor, v2: torch.Tensor, *, num_steps: int = 150) -> torch.Tensor:
-    """The seed's path: rescale v2 to |v1|, interpolate linearly, renormalise each point to |v1|.
+    """The ProGAN article's path: rescale v2 to |v1|, interpolate linearly, renormalise each point to |v1|.
 
     Returns ``[num_steps, z_dim]``: row 0 is v1, the last row is v2 rescaled to |v1|; every row has
     norm |v1| (computed in float64, returned in v1's dtype).
     """
-    v1, v2 = _as_vector(v1, "v1"), _as_vector(v2, "v2")
+    v1, v2 = as_vector(v1, "v1"), as_vector(v2, "v2")
     if num_steps < 2:
         raise ValueError(f"num_steps must be >= 2, got {num_steps}")
     a, b = v1.double(), v2.double()
@@ -65,7 +64,7 @@ def norm_preserving_interpolation(v1: torch.Tensor, v2: torch.Tensor, *, num_ste
 
 def slerp(v1: torch.Tensor, v2: torch.Tensor, *, num_steps: int = 150) -> torch.Tensor:
     """Spherical interpolation (Shoemake 1985; White 2016 for GANs): [num_steps, z_dim], v1 first, v2 last."""
-    v1, v2 = _as_vector(v1, "v1"), _as_vector(v2, "v2")
+    v1, v2 = as_vector(v1, "v1"), as_vector(v2, "v2")
     if num_steps < 2:
         raise ValueError(f"num_steps must be >= 2, got {num_steps}")
     a, b = v1.double(), v2.double()
@@ -115,7 +114,7 @@ class SearchSettings:
     """Settings of :func:`closest_latent` for the shipped face model, as the app, the CLI and the
     model card's figures use them (lr 0.05 and the best 8 of 256 scored starts reach the issue's
     30 dB mean on generated targets in 200 steps; BENCHMARKS.md has the sweeps behind them).
-    ``closest_latent``'s own defaults are the seed's: lr 0.01, one random start."""
+    ``closest_latent``'s own defaults are the ProGAN article's: lr 0.01, one random start."""
 
     steps: int = 200
     lr: float = 0.05
@@ -151,7 +150,7 @@ def closest_latent(
 ) -> SearchResult:
     """The latent whose image is closest to ``target`` ([1, 3, R, R] or [3, R, R] in [0, 1]).
 
-    The seed's objective per candidate z: ``sum |img(z) - target| + | |z| - sqrt(z_dim) |`` where
+    The ProGAN article's objective per candidate z: ``sum |img(z) - target| + | |z| - sqrt(z_dim) |`` where
     img(z) = (G(z) + 1) / 2 clamped to [0, 1], i.e. the L1 sum is taken in the [0, 1] image range.
     ``restarts`` random starts (from ``seed``, or the rows of ``init`` [K, z_dim]) are optimised
     together in one batch with Adam(lr): the loss is summed over candidates, so each gets exactly
@@ -296,7 +295,7 @@ def _render(G: nn.Module, z: torch.Tensor, autocast: torch.dtype | None) -> torc
 
 
 def _objective(image: torch.Tensor, target: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """The seed's loss per candidate: L1 sum in [0, 1] plus | |z| - sqrt(z_dim) |: [K]."""
+    """The ProGAN article's loss per candidate: L1 sum in [0, 1] plus | |z| - sqrt(z_dim) |: [K]."""
     return (image - target).abs().flatten(1).sum(1) + (z.norm(dim=1) - math.sqrt(z.shape[1])).abs()
 
 
@@ -397,7 +396,7 @@ def save_latent(latent: torch.Tensor, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".npy":
         path = path.with_name(path.name + ".npy")  # what numpy.save would write anyway
-    vector = _as_vector(latent, "latent").detach().cpu().float().numpy()
+    vector = as_vector(latent, "latent").detach().cpu().float().numpy()
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:  # a file object: np.save would add ".npy" to the temporary name
@@ -406,11 +405,14 @@ def save_latent(latent: torch.Tensor, path: str | os.PathLike) -> Path:
     return atomic_write(path, write)
 
 
+MAX_LATENT_DIM = 4096  # a latent vector has at most this many values (load_latent, share links)
+
+
 def load_latent(path: str | os.PathLike, *, z_dim: int | None = None) -> torch.Tensor:
     """A latent saved by save_latent -> [z_dim] float32; checks the shape (and z_dim when given).
 
     Anything else (a corrupt or pickled file, a zip or .npz archive, an array of another shape
-    or more than MAX_TEXT_DIM values, values that are not finite, a zero vector) raises
+    or more than MAX_LATENT_DIM values, values that are not finite, a zero vector) raises
     ValueError naming the file. Only the header is read before the shape is checked, so a huge
     upload costs no memory.
     """
@@ -434,12 +436,12 @@ def load_latent(path: str | os.PathLike, *, z_dim: int | None = None) -> torch.T
         array = array[0]
     if array.ndim != 1 or not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"{path} does not hold a latent vector: got {array.dtype} with shape {array.shape}")
-    if z_dim is None and array.shape[0] > MAX_TEXT_DIM:  # read into memory below only when latent-sized
-        raise ValueError(f"{path} holds {array.shape[0]:,} values; a latent vector has at most {MAX_TEXT_DIM:,}")
-    return _checked(array, str(path), z_dim=z_dim)
+    if z_dim is None and array.shape[0] > MAX_LATENT_DIM:  # read into memory below only when latent-sized
+        raise ValueError(f"{path} holds {array.shape[0]:,} values; a latent vector has at most {MAX_LATENT_DIM:,}")
+    return checked_latent(array, str(path), z_dim=z_dim)
 
 
-def _checked(array: np.ndarray, where: str, *, z_dim: int | None) -> torch.Tensor:
+def checked_latent(array: np.ndarray, where: str, *, z_dim: int | None) -> torch.Tensor:
     """A 1-d float array -> [z_dim] float32 tensor, or ValueError (naming ``where``) for another size,
     non-finite values or a zero vector."""
     if z_dim is not None and array.shape[0] != z_dim:
@@ -448,28 +450,3 @@ def _checked(array: np.ndarray, where: str, *, z_dim: int | None) -> torch.Tenso
     if not np.isfinite(z).all() or not z.any():
         raise ValueError(f"{where} holds a latent with non-finite values or only zeros")
     return torch.from_numpy(z)
-
-
-MAX_TEXT_DIM = 4096  # latent_from_text: longer texts are refused before they are decoded
-
-
-def latent_to_text(latent: torch.Tensor) -> str:
-    """[z_dim] -> URL-safe text (for share links): base64url, unpadded, of its float32 values
-    little-endian; exact, 4/3 characters per byte (683 for z_dim 128, 2,731 for 512)."""
-    data = _as_vector(latent, "latent").detach().cpu().float().numpy().astype("<f4").tobytes()
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def latent_from_text(text: str, *, z_dim: int | None = None) -> torch.Tensor:
-    """latent_to_text's text -> [z_dim] float32, the same values; ValueError for anything else
-    (not base64url, not whole float32 values, more than MAX_TEXT_DIM of them, another z_dim,
-    non-finite values, a zero vector)."""
-    if not isinstance(text, str) or not text or len(text) > math.ceil(MAX_TEXT_DIM * 4 * 4 / 3):
-        raise ValueError(f"a latent as text is 1 to {MAX_TEXT_DIM} float32 values in base64url")
-    try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))  # skips what is not base64: checked next
-    except (ValueError, binascii.Error):
-        data = b""
-    if not data or len(data) % 4 or base64.urlsafe_b64encode(data).decode("ascii").rstrip("=") != text:
-        raise ValueError("the latent text is not base64url of whole float32 values")
-    return _checked(np.frombuffer(data, dtype="<f4"), "the latent text", z_dim=z_dim)

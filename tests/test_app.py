@@ -12,7 +12,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from stylegan_lib import latent
+from webapp import share
 
 pytestmark = pytest.mark.app
 
@@ -242,7 +242,7 @@ def test_progan_share_link_carries_the_latent(client):
                           api_name="/progan_share_link")  # fmt: skip
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(link).query))
     assert query["tab"] == "progan" and "from_latent" not in query and "to_latent" not in query
-    assert np.array_equal(latent.latent_from_text(query["latent"], z_dim=512).numpy(), np.load(npy))
+    assert np.array_equal(share.latent_from_text(query["latent"], z_dim=512).numpy(), np.load(npy))
 
 
 @needs_progan

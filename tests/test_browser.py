@@ -264,12 +264,13 @@ def test_a_share_link_carries_a_latent_to_its_face(browser, app_server, tmp_path
     import numpy as np
     from PIL import Image
 
-    from stylegan_lib import latent, progan
+    from stylegan_lib import progan
+    from webapp import share
     from webapp.progan_tab import _face
 
     G, config = progan.load_generator()
     z = progan.sample_latents(1, z_dim=config.z_dim, seed=5)[0]
-    text = latent.latent_to_text(z)
+    text = share.latent_to_text(z)
     expected = np.asarray(_face(progan.generate(G, z[None])[0])).astype(int)
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     try:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import inspect
+import string
 import sys
 import types
+import urllib.parse
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pytest
 import torch
 
@@ -232,6 +236,43 @@ def test_share_link_carries_a_latent_exactly(tmp_path):
     assert share.encode("progan", params, [3, None, None]) == ({"tab": "progan", "seed": 3}, [])
     with pytest.raises(ValueError, match="base64url"):
         share.decode(params["latent"], "not a latent")
+
+
+def test_latent_text_round_trip_is_exact_and_url_safe():
+    z = torch.randn(512, generator=torch.Generator().manual_seed(0)) * 1e3  # large and tiny values alike
+    z[0], z[1] = 1e-30, -3.4e38
+    text = share.latent_to_text(z)
+    assert len(text) == 2731 and set(text) <= set(string.ascii_letters + string.digits + "-_")
+    assert urllib.parse.quote(text, safe="") == text  # no character a URL has to escape
+    back = share.latent_from_text(text, z_dim=512)
+    assert back.dtype == torch.float32 and torch.equal(back, z)
+    # independent of the encoder: the text is base64 of the float32 values, little-endian
+    assert np.array_equal(np.frombuffer(base64.b64decode(text.replace("-", "+").replace("_", "/") + "="), "<f4"),
+                          z.numpy())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", "1 to 4096"),
+        ("A" * 30_000, "1 to 4096"),
+        ("AAA", "base64url of whole"),  # 2 bytes
+        ("AAAAAA", "only zeros"),  # 4 zero bytes: one float 0.0
+        ("!!!!!!!!", "base64url of whole"),  # not base64 at all: decodes to nothing
+        ("AACAfwAAgD8", "non-finite"),  # inf, then 1.0
+        ("AACAfwAAgD8" + "=", "base64url of whole"),  # padded: not what latent_to_text writes
+        ("AACAP+AAgD8", "base64url of whole"),  # standard base64 ('+'), not base64url
+        (None, "1 to 4096"),
+    ],
+)
+def test_latent_from_text_refuses_what_is_not_a_latent(text, match):
+    with pytest.raises(ValueError, match=match):
+        share.latent_from_text(text)
+
+
+def test_latent_from_text_checks_z_dim():
+    with pytest.raises(ValueError, match="size 4, the model expects 512"):
+        share.latent_from_text(share.latent_to_text(torch.ones(4)), z_dim=512)
 
 
 def test_share_link_uses_the_served_host():

@@ -4,23 +4,57 @@ A link such as ``/?tab=nst&content=content_cat_chelsea.png&style=style_flow_hexa
 opens the app on that tab with those values set, so the same run can be repeated by anyone
 with the same model version. Uploaded photos are not put in links (they stay private); the
 example images are, by file name. A file input in a tab's links holds a latent vector (.npy):
-its values go in the link, exactly (``latent.latent_to_text``: 2,731 characters for 512 floats),
+its values go in the link, exactly (:func:`latent_to_text`: 2,731 characters for 512 floats),
 and the link gives it back as a fresh .npy file, so a face found by a search can be shared.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlencode
 
 import gradio as gr
+import numpy as np
+import torch
 
 from stylegan_lib import latent
 
 from .common import EXAMPLES, output_path, upload_path
 
 MAX_PARAM_CHARS = 200  # a longer query value is ignored (a latent's may be as long as latent_from_text takes)
+
+
+# ----------------------------------------------------------------------------- latents as text
+
+
+def latent_to_text(z: torch.Tensor) -> str:
+    """[z_dim] -> URL-safe text (for share links): base64url, unpadded, of its float32 values
+    little-endian; exact, 4/3 characters per byte (683 for z_dim 128, 2,731 for 512)."""
+    data = latent.as_vector(z, "latent").detach().cpu().float().numpy().astype("<f4").tobytes()
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def latent_from_text(text: str, *, z_dim: int | None = None) -> torch.Tensor:
+    """latent_to_text's text -> [z_dim] float32, the same values; ValueError for anything else
+    (not base64url, not whole float32 values, more than latent.MAX_LATENT_DIM of them, another
+    z_dim, non-finite values, a zero vector). Longer texts are refused before they are decoded."""
+    limit = latent.MAX_LATENT_DIM
+    if not isinstance(text, str) or not text or len(text) > math.ceil(limit * 4 * 4 / 3):
+        raise ValueError(f"a latent as text is 1 to {limit} float32 values in base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))  # skips what is not base64: checked next
+    except (ValueError, binascii.Error):
+        data = b""
+    if not data or len(data) % 4 or base64.urlsafe_b64encode(data).decode("ascii").rstrip("=") != text:
+        raise ValueError("the latent text is not base64url of whole float32 values")
+    return latent.checked_latent(np.frombuffer(data, dtype="<f4"), "the latent text", z_dim=z_dim)
+
+
+# ----------------------------------------------------------------------------- links
 
 
 def _example(upload) -> str | None:
@@ -40,7 +74,7 @@ def encode(tab: str, params: Mapping[str, gr.components.Component], values: list
         if isinstance(component, gr.File):  # a latent vector (.npy)
             if path := upload_path(value):
                 try:
-                    query[name] = latent.latent_to_text(latent.load_latent(path))
+                    query[name] = latent_to_text(latent.load_latent(path))
                 except ValueError:  # not a latent: the handler says so when it runs
                     private.append(f"{name} file")
         elif isinstance(component, gr.Image):
@@ -68,7 +102,7 @@ def link(request: gr.Request | None, query: dict) -> str:
 def decode(component: gr.components.Component, text: str):
     """A query value as the component's value; raises ValueError when it does not fit."""
     if isinstance(component, gr.File):  # a latent vector, back as a .npy file of its own
-        return str(latent.save_latent(latent.latent_from_text(text), output_path("shared-latent", ".npy")))
+        return str(latent.save_latent(latent_from_text(text), output_path("shared-latent", ".npy")))
     if len(text) > MAX_PARAM_CHARS:
         raise ValueError("too long")
     if isinstance(component, gr.Image):
