@@ -1,4 +1,4 @@
-"""CycleGAN for unpaired image translation (seed 004).
+"""CycleGAN for unpaired image translation (Zhu, Park, Isola & Efros, ICCV 2017).
 
 Zhu, Park, Isola & Efros, "Unpaired Image-to-Image Translation using Cycle-Consistent
 Adversarial Networks", ICCV 2017 (arXiv:1703.10593). Two generators map A -> B and B -> A, two
@@ -38,8 +38,8 @@ from . import instnorm
 
 @dataclass
 class CycleGANConfig:
-    ngf: int = 32  # G width at full resolution (seed 004: 32; paper: 64)
-    n_blocks: int = 6  # residual blocks at 1/4 resolution (seed 004: 6; paper, 256 px: 9)
+    ngf: int = 32  # G width at full resolution (the source article: 32; paper: 64)
+    n_blocks: int = 6  # residual blocks at 1/4 resolution (the source article: 6; paper, 256 px: 9)
     ndf: int = 64  # D width of its first convolution (64-128-256-512)
     upsample: str = "transpose"  # transpose: the paper's u-k layers; resize: nearest 2x + 3x3 convolution
 
@@ -56,7 +56,7 @@ class CycleGANConfig:
 
 
 UPSAMPLING = ("transpose", "resize")
-SEED_CONFIG = CycleGANConfig(ngf=32, n_blocks=6)  # the seed's generator
+SEED_CONFIG = CycleGANConfig(ngf=32, n_blocks=6)  # the source article's generator (ngf 32, 6 blocks)
 PAPER_CONFIG = CycleGANConfig(ngf=64, n_blocks=9)  # the paper's ResNet-9 for 256x256 images
 MIN_SIDE = 8  # smallest image side G accepts (reflection padding at 1/4 resolution needs 2 pixels)
 

@@ -84,7 +84,7 @@ REGISTRY: dict[str, ModelEntry] = {
     "cyclegan-vangogh": ModelEntry(
         repo_id="stylegan-lib/cyclegan-vangogh",
         revision="v2",
-        description="CycleGAN generator, landscape photo -> Van Gogh (seed 004)",
+        description="CycleGAN generator, landscape photo -> Van Gogh",
         sha256="6633e3bf36ed04c37a462c4a6571504e2d3dac3abba4bbe57371db7363108654",
     ),
     # An evaluation tool, not a product model: photo-vs-painting classifier on 64x64 tiles,
@@ -98,7 +98,7 @@ REGISTRY: dict[str, ModelEntry] = {
     "progan-faces": ModelEntry(
         repo_id="stylegan-lib/progan-faces",
         revision="v2",
-        description="Progressive GAN face generator, G_ema (seed 003)",
+        description="Progressive GAN face generator, G_ema",
         sha256="0fede9eb0cf16e1161239ba069c1645f6d4dc0e5e2c9d246679df41ddd3f040a",
     ),
     # Fast arbitrary style transfer (issue #7): the AdaIN decoder; its encoder is vgg19-caffe.

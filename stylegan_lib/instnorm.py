@@ -8,7 +8,7 @@ normalisation* (Chen et al., "Towards Ultra-Resolution Neural Style Transfer via
 Instance Normalization", AAAI 2022, arXiv:2103.11784) records the statistics once, on a
 downscaled copy of the whole image, and normalises every tile with them: all tiles then share
 one normalisation, as they would in one pass over the whole frame. It is also a simple form of
-seed 000's "future work", conditioning G on the content of the whole image.
+the Siamese GAN article's "future work", conditioning G on the content of the whole image.
 
 The generators here (Siamese GAN, CycleGAN) are ``nn.Sequential`` stacks of convolutions,
 instance norms, activations, resampling and :class:`ResidualBlock` s; :func:`run` executes such

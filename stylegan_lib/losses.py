@@ -1,4 +1,4 @@
-"""Small pure loss functions shared by the methods (Gatys et al. 2016, seed 001)."""
+"""Small pure loss functions shared by the methods (Gatys, Ecker & Bethge 2016)."""
 
 from __future__ import annotations
 

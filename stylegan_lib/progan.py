@@ -259,11 +259,11 @@ class Discriminator(nn.Module):
 
 @dataclass
 class DCGANConfig:
-    z_dim: int = 100  # the seed's noise vector
+    z_dim: int = 100  # the source article's noise vector
     img_resolution: int = 32  # 32 or 64 (any power of 2 >= 8)
-    g_width: int = 128  # G channels at 4x4 (the seed's 4x4x128), halved per upsampling
+    g_width: int = 128  # G channels at 4x4 (the source article's 4x4x128), halved per upsampling
     d_width: int = 64  # D channels after its first strided conv, doubled per downsampling
-    loss: str = "ns"  # the seed's non-saturating loss; "wgan-gp" also works (D has batch norm, though)
+    loss: str = "ns"  # the source article's non-saturating loss; "wgan-gp" also works (D has batch norm, though)
 
     def __post_init__(self):
         _check_resolution(self.img_resolution)

@@ -1,4 +1,4 @@
-"""Siamese GAN for unpaired HD image translation by tiles (seed 000).
+"""Siamese GAN for unpaired HD image translation by tiles.
 
 G maps an S x S tile to an S x S tile (fully convolutional). D is a *Siamese* network: it
 maps a 2S x 2S image to a vector of length ``lenvec`` instead of a real/fake logit. Real
@@ -6,7 +6,7 @@ B images sit near the origin, translations are pushed beyond a margin, and the
 transformation vectors D(A1) - D(A2) and D(AB1) - D(AB2) must point the same way, which
 keeps the content (the idea TraVeLGAN, Amodio & Krishnaswamy 2019, calls the TraVeL loss).
 
-Training uses the seed's Combo model (``tiling.combo``): 2S x 2S crops are cut into four
+Training uses the article's Combo model (``tiling.combo``): 2S x 2S crops are cut into four
 S x S tiles, G runs on each, the tiles are stitched back and D judges the stitched image,
 so every tile border has to look real. At inference G runs tile by tile on any size
 (``tiling.translate_hd``).
@@ -72,7 +72,7 @@ class Generator(nn.Module):
 
     With ``residual`` the output is a change added to the input tile (then clamped to
     [0, 1]), so an untrained G starts near the identity and training only has to learn the
-    change of style; without it G predicts the tile outright, as in the seed.
+    change of style; without it G predicts the tile outright, as in the article.
     """
 
     def __init__(self, config: SiameseConfig):
@@ -158,7 +158,7 @@ class FeatureDiscriminator(nn.Module):
     learn, which gives a small data set (360 paintings) far more signal per step than a D
     learning its features from pixels. Each layer in ``layers`` gets a head (1x1 convolution,
     then 4x4 stride-2 convolutions down to 4x4, then a linear map to lenvec, spectral norm
-    throughout); the heads' vectors are summed, so the seed's five losses apply unchanged.
+    throughout); the heads' vectors are summed, so the article's five losses apply unchanged.
 
     ``forward`` takes the features, not the image: the trainer runs the trunk once per batch
     (:func:`vgg19_features`) and shares it with the content loss. The trunk is not part of
@@ -218,7 +218,7 @@ def content_loss(
     return (features_ab[layer].float() / scale - features_a[layer].float() / scale).pow(2).mean()
 
 
-# ----------------------------------------------------------------------------- losses (seed 000)
+# ----------------------------------------------------------------------------- losses
 
 
 def squared_norm(v: torch.Tensor) -> torch.Tensor:
@@ -254,7 +254,7 @@ def loss_transformation(d_a1, d_a2, d_ab1, d_ab2) -> torch.Tensor:
 def loss_siamese_spread(d_a1: torch.Tensor, d_a2: torch.Tensor, *, margin: float) -> torch.Tensor:
     """max(0, margin - Eucl(D(A1) - D(A2)))^2: keeps D's embedding of different A images apart.
 
-    Not one of the seed's five losses: TraVeLGAN's contrastive term, which stops D from
+    Not one of the article's five losses: TraVeLGAN's contrastive term, which stops D from
     collapsing the transformation vectors (then the cosine terms carry no content signal).
     """
     return F.relu(margin - (d_a1 - d_a2).norm(dim=1)).pow(2).mean()

@@ -5,7 +5,7 @@ the input convention of the weights it was built for (Caffe: BGR, 0-255, mean-su
 torchvision: RGB, ImageNet mean/std). Layers are named as in the Gatys paper:
 ``conv{block}_{i}``, ``relu{block}_{i}``, ``pool{block}``.
 
-Note on names: the Keras layer ``block5_conv2`` that seed 001 uses includes its ReLU, and
+Note on names: the Keras layer ``block5_conv2`` that the Gatys article's code uses includes its ReLU, and
 Caffe's in-place ReLU makes the paper's ``conv5_2`` post-activation too; both are our
 ``relu5_2``.
 """

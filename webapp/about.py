@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from stylegan_lib import hub
 
 # (method as the app names it, what it does here, paper with its arXiv id)
@@ -39,7 +37,7 @@ def model_cards() -> list[str]:
     """A Markdown link to the model card of every model the app downloads, at its pinned revision."""
     return [
         f"[{spec.repo_id}](https://huggingface.co/{spec.repo_id}/tree/{spec.revision}) ({spec.revision}): "
-        f"{re.sub(r' *[(]seed 00[0-9][)]', '', spec.description)}"  # the article numbers mean nothing here
+        f"{spec.description}"
         for spec in hub.REGISTRY.values()
     ]
 

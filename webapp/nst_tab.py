@@ -1,4 +1,4 @@
-"""Neural style transfer tab: Gatys et al. with the Caffe VGG19 (seed 001)."""
+"""Neural style transfer tab: Gatys, Ecker & Bethge (CVPR 2016) with the Caffe VGG19."""
 
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def run_nst(content, style, log_alpha, log_beta, tv_weight, steps, size, optimiz
 @gpu(duration=120)
 def run_ratio_grid(content, style, log_alpha, tv_weight, optimizer, preserve_colors, seed,
                    request: gr.Request = None, progress=PROGRESS):  # fmt: skip
-    """Seed 001's figure: one small result per alpha/beta ratio, streamed as each finishes."""
+    """Gatys et al.'s content/style trade-off figure: one small result per alpha/beta ratio, as each finishes."""
     content_img, style_img = open_upload(content, "content"), open_upload(style, "style")
     check_shape(content_img, "content", side=LIMITS.grid_size)
     check_shape(style_img, "style", side=LIMITS.grid_size)

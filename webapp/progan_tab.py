@@ -1,4 +1,4 @@
-"""ProGAN tab: faces from latent seeds, interpolation (seed 003), closest-latent search."""
+"""ProGAN tab (Karras et al. 2018): faces from latent seeds, norm-preserving interpolation, closest-latent search."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def run_progan_render(upload):
 
 @gpu(duration=60)
 def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps, latent_a=None, latent_b=None):
-    """Seed 003's norm-preserving interpolation (or slerp) between two seeds, as a GIF (and MP4).
+    """Norm-preserving interpolation (or slerp) between two seeds, as a GIF (and MP4).
 
     An uploaded .npy latent (``latent_a`` / ``latent_b``, e.g. a search result) replaces its seed.
     """
@@ -120,7 +120,7 @@ def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps, latent_a=None
 
 @gpu(duration=120)
 def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, preselect=PRESELECT, progress=PROGRESS):
-    """Closest-latent search (seed 003): live convergence, then result beside target, PSNR, GIF, .npy."""
+    """Closest-latent search: live convergence, then result beside target, PSNR, GIF, .npy."""
     G, config = _progan()
     if use_upload:
         photo = open_upload(target, "target")
