@@ -82,7 +82,8 @@ def train_cyclegan(
     """Train (or resume) the run in ``config.out``; returns the path of the shipped weights (G_AB)."""
     out = Path(config.out)
     world = distributed.init(config.device)
-    device, n = world.device, world.local_batch(config.batch)  # n: this rank's crops per domain
+    device = world.device
+    world.local_batch(config.batch)  # the global batch must split evenly across the ranks
     decay_start = config.steps // 2 if config.decay_start is None else config.decay_start
     learning_rate(0, lr=config.lr, steps=config.steps, decay_start=decay_start)  # validates decay_start
     torch.manual_seed(config.seed)

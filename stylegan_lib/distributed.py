@@ -27,15 +27,15 @@ first three; Karras et al. 2018, appendix A, for the last):
   all-reduced there; frozen backbones (VGG19) are never wrapped. Buffers are not re-broadcast at each forward
   (``forward_sync_buffers=False``): those there are (spectral-norm vectors) evolve identically on
   every rank.
-* **Layers that look across the batch use per-rank groups.** ProGAN's minibatch standard
-  deviation is taken over groups of the rank's own samples, as in the paper's multi-GPU runs; with
-  the strided shards above these are exactly the one-process groups (sample i in group
-  ``i % (N / group)``) whenever ``mbstd_group * ranks`` divides the batch. The DCGAN's batch norm
-  normalises over the rank's own samples (DDP's default; the one-process run normalises over the
-  whole batch), so DCGAN runs on several ranks are not the one-process run, only the same
-  recipe. CycleGAN's image history pool is held whole on every rank: the ranks gather their
-  translations, query identical pools in global order and keep their rows, so the pool is the
-  one-process pool. Instance norm works per sample and needs no rule.
+* **Layers that look across the batch**, one rule each, every one giving the one-process model:
+  ProGAN's minibatch standard deviation takes groups of the rank's own samples, as in the paper's
+  multi-GPU runs; with the strided shards above these are exactly the one-process groups (sample
+  i in group ``i % (N / group)``) whenever ``mbstd_group * ranks`` divides the batch (otherwise
+  they are per-rank groups, the paper's setting, and the runs differ). Batch norm (the DCGAN's)
+  is synchronised (:meth:`World.sync_batch_norm`): its training statistics are those of the
+  global batch (per-rank statistics would change the model with the number of ranks). CycleGAN's
+  image history pool is held whole on every rank: the ranks gather their translations, query
+  identical pools in global order and keep their rows. Instance norm works per sample.
 * **Rank 0 alone writes** logs, samples, checkpoints and model cards; logged losses are averaged
   over the ranks. A stop (time limit, callback) is decided on rank 0 and broadcast
   (:meth:`World.decide`), so every rank stops after the same step, at a checkpoint.
@@ -159,9 +159,60 @@ class World:
                 dist.all_reduce(p.grad)
                 p.grad.div_(self.size)
 
+    def sync_batch_norm(self, module: nn.Module) -> nn.Module:
+        """``module`` with its batch norms normalising over the global batch (in place; on one process: as is).
+
+        Call it before the optimiser and any copy (G_ema) are made. The parameters, buffers and
+        state dict keys stay those of the plain batch norm; in eval mode (running statistics) it is
+        the plain batch norm, and no rank waits for the others.
+        """
+        if self.distributed:
+            for m in module.modules():
+                if type(m) in _SYNCED:
+                    m.__class__ = _SYNCED[type(m)]  # same parameters and buffers, synchronised forward
+        return module
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier(device_ids=[self.device.index]) if self.device.type == "cuda" else dist.barrier()
+
+
+class _SyncedBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Training-mode batch norm over the global batch: per-channel sums all-reduced over the ranks
+    (differentiable: ``torch.distributed.nn``), mean first, then the variance about it (two passes,
+    as one process computes them), in float32; running statistics updated as ``F.batch_norm`` does."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        dims = [d for d in range(x.ndim) if d != 1]
+        shape = [1, -1] + [1] * (x.ndim - 2)  # per channel, broadcast over [N, C, ...]
+        xf = x.float()
+        count = xf.numel() // xf.shape[1] * dist.get_world_size()
+        mean = all_reduce(xf.sum(dims)) / count  # [C]
+        var = all_reduce((xf - mean.view(shape)).square().sum(dims)) / count  # [C], biased, as used to normalise
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), m)
+                unbiased = var.detach() * count / max(count - 1, 1)
+                self.running_var.lerp_(unbiased.to(self.running_var.dtype), m)
+        y = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y
+
+
+class _SyncedBatchNorm1d(_SyncedBatchNorm, nn.BatchNorm1d):
+    pass
+
+
+class _SyncedBatchNorm2d(_SyncedBatchNorm, nn.BatchNorm2d):
+    pass
+
+
+_SYNCED = {nn.BatchNorm1d: _SyncedBatchNorm1d, nn.BatchNorm2d: _SyncedBatchNorm2d}
 
 
 def init(device: str | torch.device) -> World:

@@ -35,8 +35,8 @@ one-process step. G, D and the feature discriminator's heads are each in Distrib
 for their own step (G's and D's with ``find_unused_parameters``: a stage uses part of the
 weights); G's loss looks through the bare, frozen discriminators. Minibatch standard deviation
 groups are the rank's own samples (the paper's multi-GPU rule), which are the one-process groups
-when ``mbstd_group * ranks`` divides the batch. The DCGAN's batch norm normalises over each rank's
-samples.
+when ``mbstd_group * ranks`` divides the batch. The DCGAN's batch norms are synchronised: they
+normalise over the global batch, as on one process.
 
 Tensors: faces are kept as uint8 ``[N, 3, R, R]``; batches are float ``[B, 3, r, r]`` in [-1, 1].
 """
@@ -339,7 +339,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
         raise ValueError(f"{config.data} holds {len(data)} image(s); a GAN needs many")
 
     torch.manual_seed(config.seed)
-    G, D = build_models(model)
+    G, D = (world.sync_batch_norm(m) for m in build_models(model))  # the DCGAN's batch norms: global statistics
     G, D = G.to(device), D.to(device)
     channels_last = device.type == "cuda" or config.bf16  # the layout bf16 convolutions are fastest in
     if channels_last:

@@ -11,8 +11,6 @@ import csv
 import os
 import shutil
 import socket
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,12 +23,17 @@ from stylegan_lib import checkpointing, distributed
 from stylegan_lib.adain import AdaINConfig, Decoder
 from stylegan_lib.adain_train import AdaINTrainConfig, train_adain
 from stylegan_lib.cyclegan import CycleGANConfig, Discriminator
-from stylegan_lib.data import CropConfig, CropSampler, list_images
-from stylegan_lib.domain import DomainClassifier, DomainClassifierConfig, save_domain_classifier, train_domain_classifier
 from stylegan_lib.cyclegan import Generator as CycleGANGenerator
-from stylegan_lib.progan import ProGANConfig
-from stylegan_lib.progan_train import ProGANTrainConfig, build_models, train_progan
 from stylegan_lib.cyclegan_train import CycleGANTrainConfig, train_cyclegan
+from stylegan_lib.data import CropConfig, CropSampler, list_images
+from stylegan_lib.domain import (
+    DomainClassifier,
+    DomainClassifierConfig,
+    save_domain_classifier,
+    train_domain_classifier,
+)
+from stylegan_lib.progan import DCGANConfig, DCGANDiscriminator, DCGANGenerator, ProGANConfig
+from stylegan_lib.progan_train import ProGANTrainConfig, build_models, train_progan
 from stylegan_lib.siamese import Generator, SiameseConfig
 from stylegan_lib.siamese_train import SiameseTrainConfig, train_siamese
 
@@ -49,7 +52,7 @@ def _rank(rank: int, size: int, port: int, runs: list) -> None:
                       MASTER_PORT=str(port))  # fmt: skip
     torch.set_num_threads(1)
     for train, config, *stop_after in runs:
-        stop = None if not stop_after else lambda progress: progress.step >= stop_after[0]  # rank 0 decides
+        stop = None if not stop_after else lambda progress, last=stop_after[0]: progress.step >= last  # on rank 0
         train(config, callback=stop)
 
 
@@ -188,7 +191,7 @@ def test_cyclegan_two_processes_train_the_one_process_model_with_one_history_poo
         for key in ("G_AB", "G_BA", "D_A", "D_B"):
             build = CycleGANGenerator if key.startswith("G") else Discriminator
             got = state(run, key)
-            assert_same_function(lambda: build(CYCLEGAN), got, state(want, key), state(start, key), crops)
+            assert_same_function(lambda b=build: b(CYCLEGAN), got, state(want, key), state(start, key), crops)
         for pool in ("pool_a", "pool_b"):  # rank 0 saved the one-process pool
             got, ref = state(run, pool)["images"], state(want, pool)["images"]
             assert len(got) == len(ref) == 3
@@ -267,8 +270,8 @@ def _train_domain(config: dict, callback=None) -> None:
     crop = CropConfig(crop=48, seed=0)
     photos = CropSampler(list_images(config["a"]), crop)
     paintings = CropSampler(list_images(config["b"]), replace(crop, seed=1))
-    model = train_domain_classifier(photos, paintings, steps=3, batch=4, config=DomainClassifierConfig(tile=32, width=4),
-                                    max_downscale=1.5, callback=callback)  # fmt: skip
+    model = train_domain_classifier(photos, paintings, steps=3, batch=4, max_downscale=1.5,
+                                    config=DomainClassifierConfig(tile=32, width=4), callback=callback)  # fmt: skip
     if distributed.init("cpu").main:
         save_domain_classifier(model, config["out"])
 
@@ -282,3 +285,25 @@ def test_domain_classifier_two_processes_train_the_one_process_model(domains, tm
         start = DomainClassifier(DomainClassifierConfig(tile=32, width=4)).state_dict()
     got, want = (load_file(str(tmp_path / run / "model.safetensors")) for run in ("two", "one"))
     assert_same_weights(got, want, start)
+
+
+def test_dcgan_two_processes_with_synchronised_batch_norm_train_the_one_process_model(faces, tmp_path):
+    model = DCGANConfig(z_dim=8, img_resolution=16, g_width=16, d_width=4)
+    kw = dict(model=model, batch=4, batch_per_res="", augment="", r1_gamma=1.0, r1_every=2, kimg_per_phase=0.012)
+    one, two = progan_run(faces, tmp_path / "one", **kw), progan_run(faces, tmp_path / "two", **kw)
+    train_progan(one)  # 3 steps of 4
+    run_ranks(2, (train_progan, two))
+    torch.manual_seed(0)
+    G0, D0 = (m.state_dict() for m in build_models(model))
+    z = torch.randn(4, 8, generator=torch.Generator().manual_seed(1))
+    images = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    for key, build, x, start in (("G", DCGANGenerator, z, G0), ("D", DCGANDiscriminator, images, D0)):
+        # in training mode: batch statistics of x, and a conv bias before a batch norm does not count
+        got, want = state(tmp_path / "two", key), state(tmp_path / "one", key)
+        assert_same_function(lambda b=build: b(model), got, want, start, x)
+    for key in ("G", "D"):  # running variances, from the global batches' (the means hold the noisy biases)
+        got, want = state(tmp_path / "two", key), state(tmp_path / "one", key)
+        buffers = [k for k in want if "running_var" in k]
+        assert buffers
+        for k in buffers:
+            torch.testing.assert_close(got[k], want[k], rtol=1e-4, atol=1e-5)
