@@ -165,6 +165,9 @@ def _run_training(train, config, *, quiet: bool) -> int:
     """Run a step-counted trainer under a tqdm bar showing its latest losses."""
     from tqdm import tqdm
 
+    from .distributed import launched_rank
+
+    quiet = quiet or launched_rank() > 0  # under torchrun, rank 0 alone reports
     bar = tqdm(total=config.steps, unit="step", disable=quiet)
 
     def callback(progress) -> None:
@@ -173,7 +176,8 @@ def _run_training(train, config, *, quiet: bool) -> int:
 
     weights = train(config, callback=callback)
     bar.close()
-    print(f"wrote {weights}")
+    if launched_rank() == 0:
+        print(f"wrote {weights}")
     return 0
 
 
@@ -219,7 +223,9 @@ def _train_progan(args: argparse.Namespace) -> int:
         model = ProGANConfig(**model_kwargs)
     kwargs = signature_kwargs(args, ProGANTrainConfig, skip=("data", "out", "model"))
     config = ProGANTrainConfig(data=str(args.data), out=str(args.out), model=model, **kwargs)
-    bar = tqdm(unit="step", disable=args.quiet)
+    from .distributed import launched_rank
+
+    bar = tqdm(unit="step", disable=args.quiet or launched_rank() > 0)  # under torchrun, rank 0 alone reports
 
     def callback(progress) -> None:
         bar.update(1)
@@ -227,7 +233,8 @@ def _train_progan(args: argparse.Namespace) -> int:
 
     weights = train_progan(config, callback=callback)
     bar.close()
-    print(f"wrote {weights}")
+    if launched_rank() == 0:
+        print(f"wrote {weights}")
     return 0
 
 

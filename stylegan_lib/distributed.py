@@ -53,12 +53,17 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["World", "init", "launched"]
+__all__ = ["World", "init", "launched", "launched_rank"]
 
 
 def launched() -> bool:
     """Whether this process was started by ``torchrun`` (or anything that sets RANK and WORLD_SIZE)."""
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def launched_rank() -> int:
+    """This process's rank as ``torchrun`` set it (0 when not launched by it); for printing only on rank 0."""
+    return int(os.environ.get("RANK", 0)) if launched() else 0
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import csv
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from stylegan_lib.adain import AdaINConfig, Decoder
 from stylegan_lib.adain_train import AdaINTrainConfig, train_adain
 from stylegan_lib.cyclegan import CycleGANConfig, Discriminator
 from stylegan_lib.cyclegan import Generator as CycleGANGenerator
+from stylegan_lib.cyclegan import build_models as build_cyclegan
 from stylegan_lib.cyclegan_train import CycleGANTrainConfig, train_cyclegan
 from stylegan_lib.data import CropConfig, CropSampler, list_images
 from stylegan_lib.domain import (
@@ -307,3 +310,35 @@ def test_dcgan_two_processes_with_synchronised_batch_norm_train_the_one_process_
         assert buffers
         for k in buffers:
             torch.testing.assert_close(got[k], want[k], rtol=1e-4, atol=1e-5)
+
+
+def _time_limited(config, callback=None) -> None:
+    """Rank 0 runs out of time at once, the other ranks never would: they stop when rank 0 does."""
+    train_siamese(replace(config, time_limit_s=0.0 if distributed.launched_rank() == 0 else None), callback=callback)
+
+
+@pytest.mark.timeout(300)  # without the broadcast, rank 1 would go on alone
+def test_rank_0s_time_limit_stops_every_rank_at_a_checkpoint(domains, tmp_path):
+    run_ranks(2, (_time_limited, siamese(domains, tmp_path / "run", steps=50)))  # would hang if rank 1 went on
+    assert checkpointing.load_state(tmp_path / "run")["step"] == 1
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_cli_trains_under_torchrun(domains, tmp_path):
+    a, b = (str(d) for d in domains)
+    args = ["train", "cyclegan", "--domain-a", a, "--domain-b", b, "--steps", "2", "--batch", "2", "--crop", "32",
+            "--ngf", "4", "--n-blocks", "1", "--ndf", "8", "--pool-size", "2", "--device", "cpu", "-q"]  # fmt: skip
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "stylegan_lib", *args, "--out", str(tmp_path / "two")]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("wrote ") == 1  # rank 0 alone reports
+    one = CycleGANTrainConfig(domain_a=[a], domain_b=[b], out=str(tmp_path / "one"), steps=2, batch=2, crop=32,
+                              pool_size=2, model=CycleGANConfig(ngf=4, n_blocks=1, ndf=8))  # fmt: skip
+    train_cyclegan(one)
+    crops = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    start = build_cyclegan(one.model)["G_AB"].state_dict()
+    got, want = state(tmp_path / "two", "G_AB"), state(tmp_path / "one", "G_AB")
+    assert_same_function(lambda: CycleGANGenerator(one.model), got, want, start, crops)
