@@ -268,7 +268,7 @@ def stylize_adain(
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
     _check(content, styles, alpha=alpha, tile=tile, overlap=overlap)
     check_autocast(autocast, dtype)
-    blend = _weights(weights, len(styles))
+    blend = blend_weights(weights, len(styles))
     # resized in float32 (bicubic has no bfloat16 kernel on the CPU), then cast
     styles = [s.to(device=device, dtype=torch.float32) for s in styles]
     key = None if preserve_colors else _style_key(encoder, styles, blend, style_size, dtype, autocast)
@@ -384,7 +384,9 @@ def _tiled(
     return array_to_tensor(result, device=device)[None]  # [1, 3, H, W] float32
 
 
-def _weights(weights: Sequence[float] | None, count: int) -> list[float]:
+def blend_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+    """``count`` style weights normalised to sum 1 (default: equal); ValueError for negative, non-finite
+    or all-zero weights, or another count. Shared with Magenta's style blends."""
     if weights is None:
         return [1.0 / count] * count
     if len(weights) != count or any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:

@@ -320,11 +320,11 @@ def stylize_magenta(
     luminance-only transfer as in the NST tab. ``model`` must already be on ``device`` in ``dtype``
     (see :func:`load_magenta`). The result is on ``device``, float32.
     """
-    from .adain import _weights
+    from .adain import blend_weights
 
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
     _check(content, styles, strength)
-    blend = _weights(weights, len(styles))
+    blend = blend_weights(weights, len(styles))
     content = content.to(device=device, dtype=torch.float32)
     styles = [s.to(device=device, dtype=torch.float32) for s in styles]
     x = content

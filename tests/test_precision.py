@@ -178,7 +178,7 @@ def test_closest_latent_bfloat16_psnr_within_0_2_db(shared_dir):
 
 
 def test_bfloat16_cpu_priors_are_float32_over_the_measured_ratio():
-    from stylegan_lib.predict import CPU_BF16_RATIO, PRIOR_SOURCES, PRIORS, CostModel
+    from webapp.predict import CPU_BF16_RATIO, PRIOR_SOURCES, PRIORS, CostModel
 
     fast, slow = PRIORS["cpu:bfloat16"], PRIORS["cpu"]
     assert set(fast) == set(slow)

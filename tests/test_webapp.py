@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from stylegan_lib import latent
-from stylegan_lib.predict import PRIORS, CostModel, format_megapixels, format_seconds, nst_units
 from webapp import common, share
+from webapp.predict import PRIORS, CostModel, format_megapixels, format_seconds, nst_units
 
 
 def test_estimate_is_units_times_the_measured_rate():
@@ -32,7 +32,7 @@ def test_cuda_priors_are_the_measured_h100_figures_or_say_they_are_targets():
     import re
     from pathlib import Path
 
-    from stylegan_lib.predict import PRIOR_SOURCES
+    from webapp.predict import PRIOR_SOURCES
 
     table = (Path(__file__).resolve().parents[1] / "BENCHMARKS.md").read_text().split("## GPU results", 1)[1]
     table = table.split("\n## ", 1)[0]
@@ -286,15 +286,15 @@ def test_check_shape_uses_the_library_rule_over_every_scale():
     from PIL import Image
 
     from stylegan_lib import nst
-    from webapp import nst_tab
+    from webapp import nst_tab, runners
 
     assert nst_tab.MIN_SIDE is nst.MIN_SIDE  # one constant, the library's
     wide = Image.new("RGB", (64, nst.MIN_SIDE))  # 64x16: exactly the minimum at 64 px
-    nst_tab.check_shape(wide, "content", side=64)
+    runners.check_shape(wide, "content", side=64)
     with pytest.raises(gr.Error) as caught:  # ...but 45x11 px at the coarser of two scales
-        nst_tab.check_shape(wide, "content", side=64, num_scales=2)
+        runners.check_shape(wide, "content", side=64, num_scales=2)
     assert caught.value.message.startswith("Content image: ") and "scale 1/2" in caught.value.message
     assert "fewer scales" in caught.value.message
     with pytest.raises(gr.Error) as caught:  # /compare runs at the photo's own size, here under 16 px
-        nst_tab.check_shape(Image.new("RGB", (2, 1)), "photo", side=2)
+        runners.check_shape(Image.new("RGB", (2, 1)), "photo", side=2)
     assert caught.value.message.startswith("Photo image: ") and "at least 16 px" in caught.value.message

@@ -37,7 +37,8 @@ import torch
 from stylegan_lib import hub
 from stylegan_lib.images import ImageError, open_image, save_png
 from stylegan_lib.precision import fast_autocast, parse_autocast
-from stylegan_lib.predict import CostModel, Estimate
+
+from .predict import CostModel, Estimate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ZERO_GPU = bool(_SpacesConfig is not None and _SpacesConfig.zero_gpu)  # a ZeroGPU Space

@@ -15,19 +15,19 @@ from PIL import Image
 from stylegan_lib import hub, translate
 from stylegan_lib.images import fit_longest_side, pil_to_tensor, tensor_to_pil
 from stylegan_lib.nst import stylize
-from stylegan_lib.predict import format_seconds
 
-from . import examples, metrics, nst_tab, vangogh_tab
+from . import examples, metrics, runners
 from .common import AUTOCAST, COSTS, DEVICE, LIMITS, PROGRESS, gpu, open_upload, timed, vgg
 from .layout import example_pairs, image_input
+from .predict import format_seconds
 from .share import ShareLinks
 
 STYLE_METHODS = {  # these also need a style image
     "gatys": "Gatys style transfer",
-    "adain": nst_tab.FAST_LABEL,
-    "magenta": nst_tab.MAGENTA_LABEL,
+    "adain": runners.FAST_LABEL,
+    "magenta": runners.MAGENTA_LABEL,
 }
-# method -> cost-model task (Magenta: AdaIN's figures, an upper bound); the GANs: vangogh_tab.cost_task
+# method -> cost-model task (Magenta: AdaIN's figures, an upper bound); the GANs: runners.cost_task
 TASKS = {"gatys": "nst", "adain": "adain", "magenta": "adain"}
 GAN_NORM = "image"  # the GANs run with the whole photo's statistics, as the Van Gogh tab's default
 WEIGHTS = {"gatys": "vgg19-caffe", "adain": "adain-decoder", "magenta": "magenta-arbitrary"}  # GANs: translate
@@ -35,12 +35,12 @@ WEIGHTS = {"gatys": "vgg19-caffe", "adain": "adain-decoder", "magenta": "magenta
 
 def methods() -> dict[str, str]:
     """Method name -> label of every method this install can run (names go in share links)."""
-    return {**{key: label for label, key in vangogh_tab.METHODS.items()}, **STYLE_METHODS}
+    return {**{key: label for label, key in runners.METHODS.items()}, **STYLE_METHODS}
 
 
 def _gatys(photo: Image.Image, style: Image.Image, *, steps: int, seed: int) -> Image.Image:
     side = max(photo.size)
-    work = nst_tab.units(photo.height, photo.width, size=side, num_scales=1, steps=steps)
+    work = runners.units(photo.height, photo.width, size=side, num_scales=1, steps=steps)
     with timed("nst", work):
         result = stylize(pil_to_tensor(photo), pil_to_tensor(style), vgg=vgg(), steps=steps, size=side, seed=seed,
                          device=DEVICE, autocast=AUTOCAST)  # fmt: skip
@@ -48,12 +48,12 @@ def _gatys(photo: Image.Image, style: Image.Image, *, steps: int, seed: int) -> 
 
 
 def _task(method: str) -> str:
-    return TASKS.get(method) or vangogh_tab.cost_task(method, GAN_NORM)
+    return TASKS.get(method) or runners.cost_task(method, GAN_NORM)
 
 
 def _units(method: str, photo: Image.Image, steps: int) -> float:
     if method == "gatys":
-        return nst_tab.units(photo.height, photo.width, size=max(photo.size), num_scales=1, steps=steps)
+        return runners.units(photo.height, photo.width, size=max(photo.size), num_scales=1, steps=steps)
     return photo.width * photo.height / 1e6
 
 
@@ -72,8 +72,8 @@ def run_compare(photo, style, chosen, steps, seed, progress=PROGRESS):
     style_img = open_upload(style, "style") if any(name in STYLE_METHODS for name in chosen) else None
     steps, seed = int(steps), int(seed)
     if "gatys" in chosen:
-        nst_tab.check_shape(img, "photo", side=max(img.size))
-        nst_tab.check_shape(style_img, "style", side=max(img.size))
+        runners.check_shape(img, "photo", side=max(img.size))
+        runners.check_shape(style_img, "style", side=max(img.size))
     if not 1 <= steps <= LIMITS.max_steps:
         raise gr.Error(f"Steps must be 1-{LIMITS.max_steps} on {DEVICE}.")
     total = sum(COSTS.estimate(_task(name), _units(name, img, steps)).seconds for name in chosen)
@@ -92,13 +92,13 @@ def run_compare(photo, style, chosen, steps, seed, progress=PROGRESS):
         if name == "gatys":
             result, tile = _gatys(img, style_img, steps=steps, seed=seed), None
         elif name == "adain":
-            result, _ = nst_tab.fast_stylize(img, style_img, side=max(img.size), alpha=1.0, preserve_colors=False)
+            result, _ = runners.fast_stylize(img, style_img, side=max(img.size), alpha=1.0, preserve_colors=False)
             tile = None
         elif name == "magenta":
-            result, _ = nst_tab.magenta_stylize(img, style_img, side=max(img.size), strength=1.0, preserve_colors=False)
+            result, _ = runners.magenta_stylize(img, style_img, side=max(img.size), strength=1.0, preserve_colors=False)
             tile = None
         else:
-            done = vangogh_tab.paint(img, name, overlap=0, norm=GAN_NORM)
+            done = runners.paint(img, name, overlap=0, norm=GAN_NORM)
             result, tile = done.image, done.seam_tile
         seconds = time.perf_counter() - started
         gallery.append((result, f"{label} · {seconds:.1f} s"))

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 import gradio as gr
-from PIL import Image
 
 from stylegan_lib import hub
-from stylegan_lib.images import fit_longest_side, pil_to_tensor, tensor_to_pil
-from stylegan_lib.nst import (
-    MIN_SIDE,
-    OPTIMIZERS,
-    SWEEP_RATIOS,
-    check_sides,
-    scale_sides,
-    scale_sizes,
-    style_weight_sweep,
-    stylize,
-)
-from stylegan_lib.predict import nst_units
-from stylegan_lib.streaming import Finished, stream
+from stylegan_lib.images import pil_to_tensor, tensor_to_pil
+from stylegan_lib.nst import MIN_SIDE, OPTIMIZERS, SWEEP_RATIOS, style_weight_sweep, stylize
 
 from . import examples
 from .common import (
@@ -30,7 +17,6 @@ from .common import (
     DEVICE,
     LIMITS,
     PROGRESS,
-    WEIGHTS_ERRORS,
     check_budget,
     gpu,
     open_upload,
@@ -42,9 +28,18 @@ from .common import (
     vgg,
 )
 from .layout import example_pairs, image_input, upload_size
+from .runners import (
+    FAST_LABEL,
+    FAST_NOTE,
+    MAGENTA_LABEL,
+    MAGENTA_NOTE,
+    check_shape,
+    fast_stylize,
+    magenta_stylize,
+    units,
+)
 from .share import ShareLinks
-
-SCALE_RATIO = math.sqrt(2.0)  # stylize()'s default: each scale is √2 smaller than the next
+from .streaming import Finished, stream
 
 
 def _settings(log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_colors, num_scales, seed) -> dict:
@@ -65,26 +60,6 @@ def _settings(log_alpha, log_beta, tv_weight, steps, size, optimizer, preserve_c
         device=DEVICE,
         autocast=AUTOCAST,
     )
-
-
-def check_shape(img: Image.Image, what: str, *, side: int, num_scales: int = 1) -> None:
-    """Refuse (gr.Error) an image whose short side would fall under the library's MIN_SIDE at some scale.
-
-    ``side`` is the run's longest side, ``num_scales`` its coarse-to-fine scales; the rule and
-    the message are stylize()'s own (stylegan_lib.nst.check_sides).
-    """
-    # One scale is just ``side``, which may be under MIN_SIDE (/compare runs at the photo's own size): refused here.
-    sides = [side] if num_scales == 1 else scale_sides(size=side, num_scales=num_scales, scale_ratio=SCALE_RATIO)
-    try:
-        check_sides(what, img.height, img.width, sides)
-    except ValueError as exc:
-        raise gr.Error(str(exc)) from None
-
-
-def units(height: int, width: int, *, size: int, num_scales: int, steps: int) -> float:
-    """Megapixel-steps of a run (the cost model's unit for Gatys)."""
-    sizes = scale_sizes(height, width, size=size, num_scales=num_scales, scale_ratio=SCALE_RATIO)
-    return nst_units(sizes, steps=steps)
 
 
 def estimate_text(content, size, steps, num_scales) -> str:
@@ -180,32 +155,6 @@ def run_ratio_grid(content, style, log_alpha, tv_weight, optimizer, preserve_col
                 return
 
 
-FAST_LABEL = "AdaIN fast (Huang & Belongie 2017)"
-# The shipped decoder had 4,000 GPU steps (the paper: 160k); the panel says so.
-FAST_NOTE = "4,000 of the paper's 160k training steps: see checkpoints/adain-decoder/README.md"
-
-
-def fast_stylize(content: Image.Image, style: Image.Image, *, side: int, alpha: float, preserve_colors: bool):
-    """(result, seconds): the fast feed-forward model at longest side ``side`` (as Gatys' size)."""
-    from stylegan_lib.adain import load_adain, stylize_adain
-
-    if not 0.0 <= float(alpha) <= 1.0:
-        raise gr.Error(f"The fast model's style strength must be in [0, 1], got {alpha}.")
-    try:
-        decoder, encoder = load_adain(device=DEVICE)
-    except WEIGHTS_ERRORS as exc:
-        raise gr.Error(str(exc)) from None
-    content = fit_longest_side(content, int(side))
-    megapixels = content.width * content.height / 1e6
-    check_budget("adain", megapixels)
-    started = time.perf_counter()
-    with timed("adain", megapixels):
-        result = stylize_adain(pil_to_tensor(content), [pil_to_tensor(style)], decoder=decoder, encoder=encoder,
-                               alpha=float(alpha), preserve_colors=bool(preserve_colors), style_size=int(side),
-                               device=DEVICE)  # fmt: skip
-    return tensor_to_pil(result), time.perf_counter() - started
-
-
 def _fast_panel(stylize, label: str, prefix: str, content, style, strength, size, preserve_colors):
     """A fast method's panel: (result, status, PNG path). ``stylize(content, style, side, strength,
     preserve_colors)`` -> (PIL image, seconds)."""
@@ -242,34 +191,6 @@ def _beside(run, model: str, name: str, *args):
 def run_fast_beside(content, style, alpha, size, preserve_colors):
     """The fast result next to a Gatys run."""
     return _beside(run_fast, "adain-decoder", "Fast model", content, style, alpha, size, preserve_colors)
-
-
-MAGENTA_LABEL = "Magenta arbitrary stylization (Ghiasi et al. 2017)"
-MAGENTA_NOTE = "Magenta's TFLite model, converted: see checkpoints/magenta-arbitrary/README.md"
-
-
-def magenta_stylize(content: Image.Image, style: Image.Image, *, side: int, strength: float, preserve_colors: bool):
-    """(result, seconds): Magenta's arbitrary stylization at longest side ``side`` (as Gatys' size)."""
-    import torch
-
-    from stylegan_lib.magenta import load_magenta, stylize_magenta
-
-    if not 0.0 <= float(strength) <= 1.0:
-        raise gr.Error(f"Magenta's style strength must be in [0, 1], got {strength}.")
-    dtype = torch.bfloat16 if DEVICE == "cpu" else torch.float32  # AMX: 2x faster, < 1/255 on average
-    try:
-        model = load_magenta(device=DEVICE, dtype=dtype)
-    except WEIGHTS_ERRORS as exc:
-        raise gr.Error(str(exc)) from None
-    content = fit_longest_side(content, int(side))
-    check_shape(content, "content", side=int(side))  # a photo too thin to stylise is refused, saying why
-    if min(style.size) < 2:  # the predictor sees the style's centre square at 256 px: any style has one
-        style = style.resize((max(2, style.width), max(2, style.height)), Image.NEAREST)
-    check_budget("adain", content.width * content.height / 1e6)  # Magenta costs less than AdaIN: an upper bound
-    started = time.perf_counter()
-    result = stylize_magenta(pil_to_tensor(content), [pil_to_tensor(style)], model=model, strength=float(strength),
-                             preserve_colors=bool(preserve_colors), device=DEVICE, dtype=dtype)  # fmt: skip
-    return tensor_to_pil(result), time.perf_counter() - started
 
 
 @gpu(duration=30)

@@ -13,7 +13,6 @@ from PIL import Image
 
 from stylegan_lib import latent, progan
 from stylegan_lib.images import pil_to_tensor, tensor_to_pil
-from stylegan_lib.streaming import Finished, stream
 
 from . import examples
 from .common import (
@@ -28,6 +27,7 @@ from .common import (
     upload_path,
 )
 from .share import ShareLinks
+from .streaming import Finished, stream
 
 FACE_DISPLAY = 256  # faces are shown upscaled (Lanczos); downloads keep the model's resolution
 MAX_INTERPOLATION_STEPS = 300

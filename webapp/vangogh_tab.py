@@ -2,59 +2,38 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
-
 import gradio as gr
 import numpy as np
 from PIL import Image
 
-from stylegan_lib import hub, translate
+from stylegan_lib import translate
 from stylegan_lib.images import fit_longest_side
-from stylegan_lib.predict import format_megapixels, format_seconds
 from stylegan_lib.tiling import seam_score
 
 from . import examples, metrics
 from .common import (
-    AUTOCAST,
     COSTS,
     DEVICE,
     LIMITS,
     PROGRESS,
-    WEIGHTS_ERRORS,
     availability_notice,
     check_budget,
     gpu,
     open_upload,
     resized_note,
     save,
-    timed,
 )
 from .layout import example_pairs, image_input, upload_size
+from .predict import format_megapixels, format_seconds
+from .runners import LABELS, METHODS, cost_task, missing, paint
 from .share import ShareLinks
 
-LABELS = {
-    "siamese": "Siamese GAN, Combo-trained",
-    "siamese-naive": "Siamese GAN, naive tiles (baseline)",
-    "cyclegan": "CycleGAN",
-}
-METHODS = {LABELS.get(key, key): key for key in translate.METHODS}  # UI label -> translate method
 NORMS = {  # UI label -> translate norm
     "Whole photo (seamless tiles)": "image",
     "Each tile its own (plain tiles)": "tile",
 }
 DEFAULT_NORM = next(iter(NORMS))
 PREVIEW_SIDE = 2048  # the before/after view; the download is full size
-
-
-def missing(method: str) -> bool:
-    """Whether the weights of ``method`` cannot be found (comparisons skip it and say so)."""
-    return hub.availability(translate.METHODS[method]) is not None
-
-
-def cost_task(method: str, norm: str) -> str:
-    """The cost model's task: whole-photo statistics cost more (tiles are computed with context)."""
-    return method if norm == "tile" else f"{method}:image"
 
 
 def _choice(value: str, labels: dict[str, str], names, what: str) -> str:
@@ -74,46 +53,6 @@ def method_key(value: str) -> str:
 def norm_key(value: str) -> str:
     """A norm (translate.NORMS) from its UI label or its name."""
     return _choice(value, NORMS, translate.NORMS, "normalisation")
-
-
-@dataclass
-class Painted:
-    method: str
-    image: Image.Image  # full strength, the photo's size
-    seconds: float
-    layout: str  # how G ran, for the status line
-    seam_tile: int | None  # the plain tile grid whose borders may show; None: whole frame or overlapped
-
-
-def paint(img: Image.Image, method: str, *, overlap: int, norm: str = "image", progress=None) -> Painted:
-    """``img`` through ``method``: plain or overlapped tiles, or (CycleGAN) the whole frame when it fits.
-
-    ``norm`` (translate.NORMS): "image" normalises every tile with the whole photo's statistics
-    and computes it with context (seamless); "tile" is the Siamese GAN's plain tiling. ``overlap``
-    applies to the Siamese GANs; CycleGAN's own-statistics tiles always overlap (translate.py).
-    The model time is what the cost model learns.
-    """
-    try:
-        G, tile = translate.load_translator(method, device=DEVICE)
-    except WEIGHTS_ERRORS as exc:
-        raise gr.Error(str(exc)) from None
-    # CycleGAN's large tiles: its own overlap rule (translate.py); the Siamese GANs: the user's
-    own_overlap = None if method in translate.FULLY_CONVOLUTIONAL else int(overlap)
-    plan = translate.plan_translation(method, G, tile, norm=norm, device=DEVICE, overlap=own_overlap,
-                                      tile_batch=LIMITS.tile_batch)  # fmt: skip
-    plan = replace(plan, overlap=min(plan.overlap, plan.tile // 2))
-    megapixels = img.width * img.height / 1e6
-    started = time.perf_counter()
-
-    def report(p):  # translate_hd's callback; returning None never stops it
-        progress((p.done, p.total), desc=LABELS.get(method, method))
-
-    with timed(cost_task(method, norm), megapixels):
-        # autocast: bfloat16 on a CPU with AMX (common.py)
-        callback = report if progress is not None else None
-        array = translate.translate_image(G, img, plan, callback=callback, autocast=AUTOCAST)
-    layout, seam_tile = plan.describe(img.height, img.width), plan.plain_tile(img.height, img.width)
-    return Painted(method, Image.fromarray(array), time.perf_counter() - started, layout, seam_tile)
 
 
 def estimate_text(photo, method: str | None = None, norm: str = "image") -> str:
