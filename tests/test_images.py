@@ -495,6 +495,37 @@ def test_yiq_rejects_bad_shape():
         rgb_to_yiq(torch.zeros(1, 4, 2, 2))
 
 
+# ----------------------------------------------------------------------------- uint8 arrays <-> tensors
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+def test_uint8_round_trip_is_exact_for_every_value(dtype):
+    a = np.arange(256, dtype=np.uint8).reshape(1, 16, 16).repeat(3, axis=0).transpose(1, 2, 0)  # (16, 16, 3)
+    t = images.array_to_tensor(a, dtype=dtype)
+    assert t.shape == (3, 16, 16) and t.dtype == dtype
+    reference = torch.from_numpy(a.astype(np.float64) / 255.0).permute(2, 0, 1)  # float64, independent
+    assert torch.equal(t, reference.to(dtype))  # x / 255 correctly rounded in every dtype
+    assert np.array_equal(images.tensor_to_array(t), a)
+
+
+def test_array_and_tensor_conversions_keep_layout_and_check_input():
+    a = np.random.default_rng(0).integers(0, 256, (2, 5, 7, 3), dtype=np.uint8)
+    a.flags.writeable = False  # as np.asarray(PIL image) gives
+    t = images.array_to_tensor(a)
+    assert t.shape == (2, 3, 5, 7) and torch.equal(t[1, 2], torch.from_numpy(a[1, :, :, 2].copy()).float() / 255)
+    out = images.tensor_to_array(torch.cat([t, t + 0.6, t - 0.6]))  # clamped to [0, 1]
+    assert out.dtype == np.uint8 and out.shape == (6, 5, 7, 3) and out.flags.c_contiguous
+    assert np.array_equal(out[:2], a) and out[2:4].min() >= 153 and out[4:].max() <= 102
+    scratch = t.clone()
+    assert torch.equal(images.to_uint8(scratch, overwrite=True), images.to_uint8(t))
+    with pytest.raises(ValueError, match="uint8 array"):
+        images.array_to_tensor(a.astype(np.float32))
+    with pytest.raises(ValueError, match="float tensor"):
+        images.to_uint8(torch.zeros(3, 2, 2, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="uint8 tensor"):
+        images.to_unit_float(torch.zeros(3, 2, 2))
+
+
 # ----------------------------------------------------------------------------- a real photo
 
 
