@@ -24,6 +24,9 @@
 # 5. The tests that need CUDA (the CUDA-graph search; tiles cut on the device against the CPU).
 # 6. bench/progan.py speed (200 search steps at 64² and 128², CUDA graphs, interpolation)
 #    -> $OUT/progan_speed.json
+# 7. Data-parallel training (#26), CUDA only: a tiny CycleGAN for 20 steps under torchrun, NCCL, one
+#    process per GPU (DDP_GPUS, default: all nvidia-smi lists; on one GPU the process group alone),
+#    global batch 2 per GPU; printed to the log
 # Everything printed is in $OUT/gpu_session.log. tests/test_bench.py runs it through on the CPU
 # with tiny settings (the *_ARGS variables: extra options, the last of a repeated option wins).
 set -uo pipefail
@@ -111,5 +114,12 @@ pack() {  # pack NAME RUN: the run's shipped weights, config, log and last sampl
     step 90 $PY -m pytest -q -p no:cacheprovider -rs tests/test_latent.py tests/test_instnorm.py -k "cuda or gpu"
     step 90 $PY bench/progan.py speed --device "$DEVICE" --json "$OUT/progan_speed.json" --out "$WORK/gif" \
         --repeats 2 ${PROGAN_ARGS:-}
+    if [ "$DEVICE" = cuda ]; then
+        GPUS=${DDP_GPUS:-$(nvidia-smi -L | grep -c '^GPU')}
+        step 90 $PY -m torch.distributed.run --standalone --nproc-per-node "$GPUS" -m stylegan_lib train cyclegan \
+            $FOLDERS --out "$WORK/ddp" --steps 20 --batch $((2 * GPUS)) --crop 128 --ngf 16 --n-blocks 2 --ndf 16 \
+            --device cuda --log-every 5 --sample-every 20 --checkpoint-every 20 -q &&
+            tail -2 "$WORK/ddp/log.csv"
+    fi
     echo "== done at ${SECONDS} s"
 } 2>&1 | tee "$OUT/gpu_session.log"

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import atexit
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -152,17 +152,6 @@ class World:
         t = torch.tensor([int(bool(flag))], device=self.device if self.device.type == "cuda" else "cpu")
         dist.broadcast(t, src=0)
         return bool(t.item())
-
-    @torch.no_grad()
-    def average_gradients(self, parameters: Iterable[nn.Parameter]) -> None:
-        """All-reduce-average the gradients of parameters DDP does not see (their module is not called
-        through its wrapper); the same set of parameters must have gradients on every rank."""
-        if not self.distributed:
-            return
-        for p in parameters:
-            if p.grad is not None:
-                dist.all_reduce(p.grad)
-                p.grad.div_(self.size)
 
     def sync_batch_norm(self, module: nn.Module) -> nn.Module:
         """``module`` with its batch norms normalising over the global batch (in place; on one process: as is).
