@@ -21,6 +21,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from stylegan_lib.images import fit_longest_side
+
 from .common import EXAMPLES
 
 RESULTS = EXAMPLES / "results"
@@ -84,8 +86,7 @@ def _jpeg(img, name: str, *, side: int = SHOWN_SIDE) -> str:
     img = Image.open(img) if isinstance(img, (str, Path)) else img
     img = img.convert("RGB")
     if max(img.size) > side:
-        scale = side / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
+        img = fit_longest_side(img, side)  # Lanczos down
     RESULTS.mkdir(parents=True, exist_ok=True)
     img.save(RESULTS / name, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
     return name
