@@ -2,6 +2,7 @@
 
     taskset -c 0 python bench/cpu_bf16.py [--threads 1] [--only nst translate search]
         [--nst-size 320 --nst-steps 100] [--megapixels 12] [--search-targets 10 --search-steps 200]
+        [--adain-size 512]
 
 Each workload runs float32 then bfloat16 (the order flips on every repeat), so both see the same
 load on a shared machine; report the ratio, which is what holds from one load to another.
@@ -12,6 +13,9 @@ load on a shared machine; report the ratio, which is what holds from one load to
 * ``translate``: a Van Gogh photo (``lomiri_Bridge``, Lanczos-resized to ``--megapixels``) through
   ``translate.translate_image`` with the app's settings (whole-photo statistics, 512-px tiles with
   context) for each of ``--methods``; max and mean absolute difference in grey levels.
+* ``adain``: ``adain.stylize_adain`` at ``--adain-size``² (``examples/content_picos_de_europa.jpg``
+  and ``style_autumn_tree.jpg``), the style's statistics cached as in the app (one call first);
+  max and mean absolute difference in grey levels.
 * ``search``: ``latent.closest_latent`` with the app's face-search settings (FACE_SEARCH) on the
   first ``--search-targets`` held-out faces; PSNR per precision (criterion: within 0.2 dB on average).
 
@@ -34,7 +38,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
-from stylegan_lib import hub, latent, progan, translate
+from stylegan_lib import adain, hub, latent, progan, translate
 from stylegan_lib.images import open_image, pil_to_tensor, resize
 from stylegan_lib.nst import loss_at, stylize
 from stylegan_lib.vgg import build_vgg19
@@ -99,6 +103,25 @@ def bench_translate(args, method: str) -> dict:
                "grey levels")  # fmt: skip
 
 
+def bench_adain(args) -> dict:
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    size = (args.adain_size, args.adain_size)
+    content = pil_to_tensor(open_image(examples / "content_picos_de_europa.jpg").resize(size, Image.LANCZOS))
+    style = pil_to_tensor(open_image(examples / "style_autumn_tree.jpg"))
+    decoder, encoder = adain.load_adain()
+
+    def run(autocast):
+        return timed(adain.stylize_adain, content, style, decoder=decoder, encoder=encoder, autocast=autocast)
+
+    for autocast in PRECISIONS.values():  # warm-up, and the style's statistics into the cache
+        adain.stylize_adain(content, style, decoder=decoder, encoder=encoder, autocast=autocast)
+    runs = interleaved(run, args.repeats)
+    to_grey = lambda x: (x[0] * 255).round().to(torch.int16)  # noqa: E731
+    diff = (to_grey(runs["bfloat16"][0][1]) - to_grey(runs["float32"][0][1])).abs().float()
+    return row(f"AdaIN {size[0]}×{size[1]}, style statistics cached", runs,
+               f"max {diff.max():.0f} / mean {diff.mean():.2f} grey levels")  # fmt: skip
+
+
 def bench_search(args) -> dict:
     G, config = progan.load_generator()
     s = latent.FACE_SEARCH
@@ -131,11 +154,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--vgg", default=str(SHARED / "weights" / "vgg19-caffe.safetensors"), help="Caffe VGG19")
     parser.add_argument("--repeats", type=int, default=1, help="runs per precision, interleaved")
-    parser.add_argument("--only", nargs="+", default=["nst", "translate", "search"])
+    parser.add_argument("--only", nargs="+", default=["nst", "translate", "adain", "search"])
     parser.add_argument("--nst-size", type=int, default=320, help="longest side: 320×200, about 256² pixels")
     parser.add_argument("--nst-steps", type=int, default=100)
     parser.add_argument("--megapixels", type=float, default=12.0)
     parser.add_argument("--methods", nargs="+", default=["siamese"], choices=list(translate.METHODS))
+    parser.add_argument("--adain-size", type=int, default=512)
     parser.add_argument("--search-targets", type=int, default=10)
     parser.add_argument("--search-steps", type=int, default=200)
     args = parser.parse_args()
@@ -145,6 +169,8 @@ def main() -> None:
         rows.append(bench_nst(args))
     if "translate" in args.only:
         rows += [bench_translate(args, method) for method in args.methods]
+    if "adain" in args.only:
+        rows.append(bench_adain(args))
     if "search" in args.only:
         rows.append(bench_search(args))
     cores = sorted(os.sched_getaffinity(0))

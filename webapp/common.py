@@ -71,6 +71,7 @@ class Limits:
     # its queue slot, shared by everyone, that long)
     size: int  # defaults shown in the UI
     steps: int
+    optimizer: str  # Gatys' default; on the CPU L-BFGS, speckle-free in Adam's time (bench/nst_convergence.py)
     grid_size: int
     grid_steps: int
     compare_side: int  # the comparison tab runs every method at this longest side
@@ -80,12 +81,12 @@ class Limits:
 LIMITS = {
     "cuda": Limits(
         input_pixels=40_000_000, translate_pixels=64_000_000, tile_batch=1024, max_size=2048, max_steps=2000,
-        max_job_seconds=120, size=512, steps=500, grid_size=320, grid_steps=200, compare_side=1024,
+        max_job_seconds=120, size=512, steps=500, optimizer="adam", grid_size=320, grid_steps=200, compare_side=1024,
         compare_steps=300,
     ),
     "cpu": Limits(
         input_pixels=40_000_000, translate_pixels=8_000_000, tile_batch=64, max_size=1024, max_steps=1000,
-        max_job_seconds=180, size=256, steps=100, grid_size=96, grid_steps=30, compare_side=384,
+        max_job_seconds=180, size=256, steps=100, optimizer="lbfgs", grid_size=96, grid_steps=30, compare_side=384,
         compare_steps=60,
     ),
 }[DEVICE]  # fmt: skip

@@ -43,7 +43,7 @@ def _gatys(photo: Image.Image, style: Image.Image, *, steps: int, seed: int) -> 
     work = runners.units(photo.height, photo.width, size=side, num_scales=1, steps=steps)
     with timed("nst", work):
         result = stylize(pil_to_tensor(photo), pil_to_tensor(style), vgg=vgg(), steps=steps, size=side, seed=seed,
-                         device=DEVICE, autocast=AUTOCAST)  # fmt: skip
+                         optimizer=LIMITS.optimizer, device=DEVICE, autocast=AUTOCAST)  # fmt: skip
     return tensor_to_pil(result)
 
 

@@ -233,7 +233,7 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
                 )
             with gr.Accordion("More settings", open=False):
                 with gr.Row():
-                    optimizer = gr.Radio(["adam", "lbfgs"], value="adam", label="Optimiser")
+                    optimizer = gr.Radio(list(OPTIMIZERS), value=LIMITS.optimizer, label="Optimiser")
                     num_scales = gr.Slider(1, 4, value=1, step=1, label="Scales (coarse to fine)")
                     seed = gr.Number(value=0, precision=0, label="Seed")
             preserve_colors = gr.Checkbox(value=False, label="Keep the content's colours (luminance-only transfer)")

@@ -58,8 +58,9 @@ PRIOR_SOURCES: dict[str, dict[str, str]] = {
 # CPU has AMX): float32's figure divided by the float32 / bfloat16 time ratio measured back to back on
 # 2026-12-06 (BENCHMARKS.md, "CPU bfloat16 autocast"): Gatys 1.59x (128 x 80, 20 steps), Siamese 1.39x
 # and CycleGAN 1.54x (three 0.5 MP photos, whole-photo statistics, the app's default; the Siamese figure
-# stands for both Siamese models and both statistics). AdaIN runs float32 in the app (ratio 1).
-CPU_BF16_RATIO = {"nst": 1.59, "siamese": 1.39, "cyclegan": 1.54}
+# stands for both Siamese models and both statistics); AdaIN 2.91x (512 x 512, the style's statistics
+# cached, 2026-12-07).
+CPU_BF16_RATIO = {"nst": 1.59, "siamese": 1.39, "cyclegan": 1.54, "adain": 2.91}
 MEASURED_CPU_BF16 = "measured on the project's 2-core CPU in bfloat16 (BENCHMARKS.md)"
 PRIORS["cpu:bfloat16"] = {
     task: round(rate / CPU_BF16_RATIO.get(task.split(":")[0].removesuffix("-naive"), 1.0), 2)

@@ -75,7 +75,7 @@ def fast_stylize(content: Image.Image, style: Image.Image, *, side: int, alpha: 
     with timed("adain", megapixels):
         result = stylize_adain(pil_to_tensor(content), [pil_to_tensor(style)], decoder=decoder, encoder=encoder,
                                alpha=float(alpha), preserve_colors=bool(preserve_colors), style_size=int(side),
-                               device=DEVICE)  # fmt: skip
+                               device=DEVICE, autocast=AUTOCAST)  # fmt: skip
     return tensor_to_pil(result), time.perf_counter() - started
 
 
