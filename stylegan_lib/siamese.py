@@ -205,6 +205,38 @@ def vgg19_features(vgg: nn.Module, x: torch.Tensor, layers) -> dict[str, torch.T
     return vgg(x.contiguous(memory_format=torch.channels_last), tuple(layers))
 
 
+def shift_windows(x: torch.Tensor, *, tile: int, shift: int = 1) -> torch.Tensor:
+    """Three ``tile``-pixel windows of each crop in ``x`` [N, 3, H, W]: at the corner, ``shift``
+    pixels to the right, ``shift`` pixels down: [3N, 3, tile, tile] (all first windows, then all
+    second, then all third). One direction alone is blind to some patterns: a checkerboard is the
+    same one pixel down and to the right, a line screen the same along its lines."""
+    if x.shape[-2] < tile + shift or x.shape[-1] < tile + shift:
+        raise ValueError(f"crops of {tuple(x.shape[-2:])} px hold no {tile}-px windows {shift} px apart")
+    s = shift
+    return torch.cat([x[..., :tile, :tile], x[..., :tile, s : s + tile], x[..., s : s + tile, :tile]])
+
+
+def shift_equivariance_loss(y: torch.Tensor, *, shift: int = 1, margin: int = 4) -> torch.Tensor:
+    """Mean |G(moved window) - G(window) moved| over the pixels both show, less ``margin`` px
+    along the borders, for the right and the down window; ``y``: G's output [3N, 3, t, t] on
+    :func:`shift_windows`.
+
+    A translator should paint the same strokes on a picture wherever its tiles fall. Patterns
+    locked to G's own pixel lattice (the 2- and 4-px grid of its upsamplings: checkerboards, line
+    screens) stay where the lattice is when the picture moves by an odd number of pixels, so they
+    cost here, while strokes that follow the picture do not (Zhang 2019, "Making convolutional
+    networks shift-invariant again"; Karras et al. 2021, alias-free GANs, for the cause). The
+    residual input tile cancels exactly; what remains is G's change to it.
+    """
+    n, t, s, m = y.shape[0] // 3, y.shape[-1], shift, margin
+    base, right, down = y[:n], y[n : 2 * n], y[2 * n :]
+    inner = slice(m, t - m - s)  # in the moved window; the same pixels sit s further in the base one
+    moved = slice(s + m, t - m)
+    horizontal = (base[..., inner, moved] - right[..., inner, inner]).abs().mean()
+    vertical = (base[..., moved, inner] - down[..., inner, inner]).abs().mean()
+    return (horizontal + vertical) / 2
+
+
 def content_loss(
     features_ab: dict[str, torch.Tensor], features_a: dict[str, torch.Tensor], *, layer: str
 ) -> torch.Tensor:

@@ -8,6 +8,9 @@ Two choices around the seed's losses: ``d_backbone="vgg19"`` makes D a set of he
 frozen VGG19 features (:class:`~stylegan_lib.siamese.FeatureDiscriminator`) instead of a
 network learning from pixels, and ``content_weight`` adds a VGG19 content term between AB and
 A. With either, the frozen VGG19 runs once per batch and both share its features.
+``equivariance_weight`` adds :func:`~stylegan_lib.siamese.shift_equivariance_loss`: G on
+tile windows of each A1 crop one pixel apart (across and down) must paint the same, which leaves no room for
+patterns locked to G's upsampling lattice (the 2- and 4-px grid a feature discriminator rewards).
 
 With ``ema_beta``, an exponential moving average of G's weights (Karras et al. 2018; Yazici
 et al. 2019) is kept beside G and is what ships: a GAN's G oscillates around the equilibrium,
@@ -49,16 +52,18 @@ from .siamese import (
     loss_g_adv,
     loss_siamese_spread,
     loss_transformation,
+    shift_equivariance_loss,
+    shift_windows,
     transformation_cosine,
     vgg19_features,
 )
-from .tiling import combo
+from .tiling import combo, cut_tiles, stitch_tiles
 from .training import RunLog, TrainProgress, sample_grid, update_ema
 from .vgg import load_vgg19
 
 LOG_FIELDS = (
     *("step", "loss_d1", "loss_d2", "loss_d3", "loss_spread", "loss_g1", "loss_g2"),
-    *("loss_content", "cos", "norm_b", "norm_ab", "seconds"),
+    *("loss_content", "loss_eq", "cos", "norm_b", "norm_ab", "seconds"),
 )
 
 
@@ -79,6 +84,7 @@ class SiameseTrainConfig:
     d_backbone: str = "pixels"  # pixels: the seed's convolutional D; vgg19: heads over frozen VGG19 features
     content_weight: float = 0.0  # weight of the VGG19 content term between AB and A (0 = off)
     content_layer: str = "relu4_1"  # VGG19 layer of the content term
+    equivariance_weight: float = 0.0  # weight of G's one-pixel shift-equivariance term (0 = off)
     vgg_path: str | None = None  # Caffe VGG19 .safetensors for vgg19 D or the content term (default: hub.py)
     init_g: str | None = None  # a new run starts G from these weights (model folder or .safetensors; any upsample)
     ema_beta: float | None = None  # G_ema <- beta * G_ema + (1 - beta) * G each step, and G_ema ships; None: G
@@ -102,8 +108,21 @@ def _check(config: SiameseTrainConfig) -> None:
         raise ValueError(f"d_backbone must be one of {list(D_BACKBONES)}, got {config.d_backbone!r}")
     if config.content_weight < 0:
         raise ValueError(f"content_weight must be >= 0, got {config.content_weight}")
+    if config.equivariance_weight < 0:
+        raise ValueError(f"equivariance_weight must be >= 0, got {config.equivariance_weight}")
+    if config.equivariance_weight and not config.combo:
+        raise ValueError("equivariance_weight needs the Combo model's 2S crops (combo=True)")
     if config.ema_beta is not None and not 0.0 < config.ema_beta < 1.0:
         raise ValueError(f"ema_beta must be in (0, 1) or None, got {config.ema_beta}")
+
+
+def combo_with_shifts(G, a: torch.Tensor, *, n: int, tile: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Combo(G, a) [2N, 3, 2S, 2S] and G on shift_windows(a[:n]) [3n, 3, S, S], from one call of G
+    (one forward of a DDP-wrapped G per step; instance norm is per tile, so the batch is neutral)."""
+    tiles = cut_tiles(a, tile)
+    out = G(torch.cat([tiles, shift_windows(a[:n], tile=tile)]))
+    ab = stitch_tiles(out[: len(tiles)], grid=(a.shape[-2] // tile, a.shape[-1] // tile))
+    return ab, out[len(tiles) :]
 
 
 def train_siamese(
@@ -200,7 +219,10 @@ def train_siamese(
 
             with autocast:
                 f_a, f_b = look(a), look(b)
-                ab = combo(G_train, a, tile=config.model.tile)  # [2N, 3, 2S, 2S] (naive: [2N, 3, S, S], one tile)
+                if config.equivariance_weight:  # shifted windows of A1 in the same call of G (one DDP forward)
+                    ab, shifted = combo_with_shifts(G_train, a, n=n, tile=config.model.tile)
+                else:
+                    ab = combo(G_train, a, tile=config.model.tile)  # [2N, 3, 2S, 2S] (naive: [2N, 3, S, S], one tile)
                 f_ab = look(ab, grad=True)  # kept with its graph for G's step below (VGG19 is frozen)
                 f_ab_d = {k: v.detach() for k, v in f_ab.items()}
                 d_a, d_ab = D_train(d_input(a, f_a)), D_train(d_input(ab.detach(), f_ab_d))
@@ -222,6 +244,8 @@ def train_siamese(
                 loss_g = l_g1 + config.travel_weight * l_g2
                 l_content = content_loss(f_ab, f_a, layer=config.content_layer) if config.content_weight else zero
                 loss_g = loss_g + config.content_weight * l_content
+                l_eq = shift_equivariance_loss(shifted) if config.equivariance_weight else zero
+                loss_g = loss_g + config.equivariance_weight * l_eq
                 if config.identity_weight:
                     identity = combo(G_train, b, tile=config.model.tile)
                     loss_g = loss_g + config.identity_weight * (identity - b).abs().mean()
@@ -239,7 +263,7 @@ def train_siamese(
                 with torch.no_grad():
                     cos = transformation_cosine(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
                 norms = [d_b.norm(dim=1).mean(), d_ab.detach().norm(dim=1).mean()]
-                values = world.mean([l_d1, l_d2, l_d3, l_spread, l_g1, l_g2, l_content, cos, *norms])  # over ranks
+                values = world.mean([l_d1, l_d2, l_d3, l_spread, l_g1, l_g2, l_content, l_eq, cos, *norms])  # ranks
                 losses = dict(zip(LOG_FIELDS[1:-1], (round(v, 5) for v in values), strict=True))
                 run.write([step, *losses.values(), round(elapsed, 1)])
                 if world.main and callback is not None:

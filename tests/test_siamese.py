@@ -104,3 +104,24 @@ def test_bilinear_upsampling_prints_no_grid_on_flat_features():
     assert SiameseConfig.from_dict({k: v for k, v in TINY.to_dict().items() if k != "upsample"}).upsample == "nearest"
     with pytest.raises(ValueError, match="upsample"):
         SiameseConfig(upsample="transpose")
+
+
+def test_shift_equivariance_loss_by_hand():
+    """Zero for any G that follows the picture (here pointwise); for patterns locked to G's own
+    pixels, which an odd shift turns into their negative, the pattern's full step in the
+    directions that flip it: a checkerboard in both, a line screen in one (half of the mean)."""
+    from stylegan_lib.siamese import shift_equivariance_loss, shift_windows
+
+    x = torch.rand(3, 3, 20, 20, dtype=torch.float64)
+    windows = shift_windows(x, tile=16)
+    assert windows.shape == (9, 3, 16, 16)
+    assert torch.equal(windows[3], x[0, :, :16, 1:17]) and torch.equal(windows[6], x[0, :, 1:17, :16])
+    assert shift_equivariance_loss(windows.square()).item() == 0.0  # pointwise: follows the picture
+    ii, jj = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    checker, lines = 0.1 * (-1.0) ** (ii + jj).double(), 0.1 * (-1.0) ** ii.double()  # in the window's pixels
+    assert shift_equivariance_loss(windows + checker).item() == pytest.approx(0.2, abs=1e-12)
+    assert shift_equivariance_loss(windows + lines).item() == pytest.approx(0.1, abs=1e-12)
+    even = shift_windows(x, tile=16, shift=2)
+    assert shift_equivariance_loss(even + checker, shift=2).item() == pytest.approx(0.0, abs=1e-12)  # in phase
+    with pytest.raises(ValueError, match="no 16-px windows"):
+        shift_windows(x[..., :16, :16], tile=16)

@@ -195,3 +195,19 @@ def test_warm_start_may_change_the_upsampling_only(domains, tmp_path):
     a, b = load_file(str(first)), load_file(str(warm))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert load_generator(path=tmp_path / "warm")[1].upsample == "bilinear"
+
+
+def test_equivariance_term_is_logged_and_trains_g(domains, tmp_path):
+    # the term enters G's loss: with everything else off (adversarial weight stays), G differs
+    plain = train_siamese(config(domains, tmp_path / "plain", steps=2))
+    eq = train_siamese(config(domains, tmp_path / "eq", steps=2, equivariance_weight=10.0))
+    rows = list(csv.DictReader(open(tmp_path / "eq" / "log.csv")))
+    assert all(float(r["loss_eq"]) > 0 for r in rows)
+    assert all(float(r["loss_eq"]) == 0 for r in csv.DictReader(open(tmp_path / "plain" / "log.csv")))
+    a, b = load_file(str(plain)), load_file(str(eq))
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+    # D's step saw the same AB: G's extra windows ride in the same batch without changing it
+    with pytest.raises(ValueError, match="Combo"):
+        train_siamese(config(domains, tmp_path / "naive", combo=False, equivariance_weight=1.0))
+    with pytest.raises(ValueError, match="equivariance_weight"):
+        train_siamese(config(domains, tmp_path / "neg", equivariance_weight=-1.0))
