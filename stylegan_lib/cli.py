@@ -500,6 +500,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_signature_options(pro, ProGANConfig)
     pro.set_defaults(run=_train_progan)
 
+    from . import domain_train  # the photo-vs-painting classifier: an evaluation tool, trained, measured, carded
+
+    dom = train.add_parser("domain", help="the photo-vs-painting classifier that evaluates translations")
+    domain_train.add_arguments(dom).set_defaults(run=domain_train.run)
+
     translate = tasks.add_parser("translate", help="translate a photo at full resolution, tile by tile")
     translate.add_argument("input", type=Path)
     translate.add_argument("-o", "--output", type=Path, required=True, help="output PNG")

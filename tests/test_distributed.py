@@ -29,12 +29,8 @@ from stylegan_lib.cyclegan import Generator as CycleGANGenerator
 from stylegan_lib.cyclegan import build_models as build_cyclegan
 from stylegan_lib.cyclegan_train import CycleGANTrainConfig, train_cyclegan
 from stylegan_lib.data import CropConfig, CropSampler, list_images
-from stylegan_lib.domain import (
-    DomainClassifier,
-    DomainClassifierConfig,
-    save_domain_classifier,
-    train_domain_classifier,
-)
+from stylegan_lib.domain import DomainClassifier, DomainClassifierConfig, save_domain_classifier
+from stylegan_lib.domain_train import train_domain_classifier
 from stylegan_lib.progan import DCGANConfig, DCGANDiscriminator, DCGANGenerator, ProGANConfig
 from stylegan_lib.progan_train import ProGANTrainConfig, build_models, train_progan
 from stylegan_lib.siamese import Generator, SiameseConfig

@@ -19,8 +19,8 @@ from stylegan_lib.domain import (
     save_domain_classifier,
     structure_preservation,
     tile_logits,
-    train_domain_classifier,
 )
+from stylegan_lib.domain_train import train_domain_classifier
 from stylegan_lib.images import open_image, pil_to_tensor
 
 TINY = DomainClassifierConfig(tile=16, width=4, depth=2)
