@@ -137,7 +137,7 @@ def siamese(domains, out, **kw) -> SiameseTrainConfig:
     a, b = domains
     base = SiameseTrainConfig(domain_a=[str(a)], domain_b=[str(b)], out=str(out), steps=3, batch=4, log_every=1,
                               sample_every=100, checkpoint_every=100, ema_beta=0.9, identity_weight=1.0,
-                              lr_g=1e-3, lr_d=1e-3, model=SIAMESE)  # fmt: skip
+                              equivariance_weight=1.0, lr_g=1e-3, lr_d=1e-3, model=SIAMESE)  # fmt: skip
     return replace(base, **kw)
 
 
