@@ -35,7 +35,8 @@ one-process step. G, D and the feature discriminator's heads are each in Distrib
 for their own step (G's and D's with ``find_unused_parameters``: a stage uses part of the
 weights); G's loss looks through the bare, frozen discriminators. Minibatch standard deviation
 groups are the rank's own samples (the paper's multi-GPU rule), which are the one-process groups
-when ``mbstd_group * ranks`` divides the batch. The DCGAN's batch norms are synchronised: they
+when ``mbstd_group * ranks`` divides the batch (rank 0 warns at the start for each resolution where
+it does not). The DCGAN's batch norms are synchronised: they
 normalise over the global batch, as on one process.
 
 Tensors: faces are kept as uint8 ``[N, 3, R, R]``; batches are float ``[B, 3, r, r]`` in [-1, 1].
@@ -46,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -330,7 +332,16 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
     world = distributed.init(config.device)
     device = world.device
     for k in range(model.num_stages):  # every stage's batch splits evenly across the ranks
-        world.local_batch(config.batch_for(4 * 2**k), what=f"batch at {4 * 2**k}x{4 * 2**k}")
+        batch_k = config.batch_for(4 * 2**k)
+        world.local_batch(batch_k, what=f"batch at {4 * 2**k}x{4 * 2**k}")
+        per_rank_groups = isinstance(model, ProGANConfig) and batch_k % (model.mbstd_group * world.size)
+        if world.distributed and world.main and per_rank_groups:
+            warnings.warn(
+                f"the batch at {4 * 2**k}x{4 * 2**k} ({batch_k}) is not a multiple of mbstd_group x processes "
+                f"({model.mbstd_group} x {world.size}): minibatch-std groups are per process and differ from a "
+                "one-process run's there",
+                stacklevel=2,
+            )
     R = model.img_resolution
     phases = schedule(config)
     total = phases[-1].start + phases[-1].length

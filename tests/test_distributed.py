@@ -338,3 +338,21 @@ def test_cli_trains_under_torchrun(domains, tmp_path):
     start = build_cyclegan(one.model)["G_AB"].state_dict()
     got, want = state(tmp_path / "two", "G_AB"), state(tmp_path / "one", "G_AB")
     assert_same_function(lambda: CycleGANGenerator(one.model), got, want, start, crops)
+
+
+def _progan_warnings(config, callback=None) -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        train_progan(config, callback=lambda p: True)
+    if distributed.launched_rank() == 0:
+        (Path(config.out) / "warnings.txt").write_text("\n".join(str(w.message) for w in seen))
+
+
+def test_progan_says_when_minibatch_std_groups_differ_from_one_process(faces, tmp_path):
+    # group 4 x 2 processes does not divide the batch of 4 at 8x8 and 16x16: per-process groups there
+    run_ranks(2, (_progan_warnings, progan_run(faces, tmp_path / "run", model=replace(PROGAN, mbstd_group=4))))
+    said = (tmp_path / "run" / "warnings.txt").read_text()
+    assert "batch at 8x8 (4) is not a multiple of mbstd_group x processes (4 x 2)" in said
+    assert "4x4" not in said  # 8 = 4 x 2 there
