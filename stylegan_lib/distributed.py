@@ -6,7 +6,7 @@ per process, ``cuda:LOCAL_RANK``) and gloo on the CPU; launched plainly, it retu
 :class:`World` and the trainer runs exactly as it always did (no process group, no wrapper).
 
 The rules every trainer follows (Goyal et al. 2017, "Accurate, Large Minibatch SGD", for the
-first three; Karras et al. 2018, appendix A, for the last):
+batch and the gradients; Karras et al. 2018, appendix A, for per-GPU minibatch-std groups):
 
 * **The config's batch is the global batch.** It is split evenly across the ranks and must be
   divisible by their number (:meth:`World.local_batch`). A run on 2 ranks therefore trains the
@@ -24,9 +24,12 @@ first three; Karras et al. 2018, appendix A, for the last):
   so the average of the ranks' gradients is the gradient of the global batch's loss. DDP wraps
   only the module a step trains, and only that step calls the wrapper: when G's loss looks
   through D, it calls D's bare module with D frozen, so D's gradients are neither computed nor
-  all-reduced there; frozen backbones (VGG19) are never wrapped. Buffers are not re-broadcast at each forward
-  (``forward_sync_buffers=False``): those there are (spectral-norm vectors) evolve identically on
-  every rank.
+  all-reduced there; frozen backbones (VGG19) are never wrapped. Gradient penalties (WGAN-GP, R1)
+  call D through its wrapper: ``autograd.grad`` with respect to the images accumulates no weight
+  gradient, so the step's one backward reduces each weight once. Buffers are not re-broadcast at
+  each forward (``forward_sync_buffers=False``): those there are (spectral-norm vectors) evolve
+  identically on every rank, and so does G_ema, an average of weights that are the same on every
+  rank after each step.
 * **Layers that look across the batch**, one rule each, every one giving the one-process model:
   ProGAN's minibatch standard deviation takes groups of the rank's own samples, as in the paper's
   multi-GPU runs; with the strided shards above these are exactly the one-process groups (sample
