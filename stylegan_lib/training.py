@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .files import atomic_write
+
 
 @dataclass
 class TrainProgress:
@@ -47,6 +49,8 @@ class RunLog:
     ``elapsed``: training seconds over every session, continuing from the resumed value;
     ``out_of_time()``: this session has run longer than ``time_limit_s`` (None: never).
     ``enabled=False`` (ranks other than 0): no file is opened and :meth:`write` does nothing.
+    A run resumed by a trainer that logs other columns (a loss added since) gets its log rewritten
+    once under the new header, old rows matched by column name and empty where they had none.
     """
 
     def __init__(
@@ -62,11 +66,28 @@ class RunLog:
         self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / "log.csv"
         new = not path.exists()
+        if not new:
+            self._adopt_header(path)
         self._file = open(path, "a", newline="")  # closed in __exit__
         self._writer = csv.writer(self._file)
         if new:
             self._writer.writerow(self.fields)
         return self
+
+    def _adopt_header(self, path: Path) -> None:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows or tuple(rows[0]) == self.fields:
+            return
+        records = [dict(zip(rows[0], row, strict=False)) for row in rows[1:]]
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(self.fields)
+                writer.writerows([record.get(name, "") for name in self.fields] for record in records)
+
+        atomic_write(path, write)
 
     def __exit__(self, *exc) -> None:
         if self.enabled:

@@ -211,3 +211,21 @@ def test_equivariance_term_is_logged_and_trains_g(domains, tmp_path):
         train_siamese(config(domains, tmp_path / "naive", combo=False, equivariance_weight=1.0))
     with pytest.raises(ValueError, match="equivariance_weight"):
         train_siamese(config(domains, tmp_path / "neg", equivariance_weight=-1.0))
+
+
+def test_a_log_from_an_older_trainer_takes_the_new_header_on_resume(tmp_path):
+    """A run logged without a column added since (here loss_eq) is resumed: one header, the old
+    rows under their own column names and empty in the new one, the new rows complete."""
+    from stylegan_lib.siamese_train import LOG_FIELDS
+    from stylegan_lib.training import RunLog
+
+    old_fields = [f for f in LOG_FIELDS if f != "loss_eq"]
+    (tmp_path / "log.csv").write_text(
+        ",".join(old_fields) + "\n" + ",".join(str(i) for i in range(len(old_fields))) + "\n"
+    )
+    with RunLog(tmp_path, LOG_FIELDS, elapsed=0.0, time_limit_s=None) as run:
+        run.write(list(range(100, 100 + len(LOG_FIELDS))))
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert list(rows[0]) == list(LOG_FIELDS) and len(rows) == 2
+    assert rows[0]["loss_eq"] == "" and rows[0]["step"] == "0" and rows[0]["seconds"] == str(len(old_fields) - 1)
+    assert rows[1]["loss_eq"] == str(100 + LOG_FIELDS.index("loss_eq"))
