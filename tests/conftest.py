@@ -155,3 +155,12 @@ def app_process(app_server):
 def app_tmp(app_server) -> Path:
     """The app server's TMPDIR: its output folder (stylegan_lib_app_*) and Gradio's cache (gradio/)."""
     return APP_TMP
+
+
+@pytest.fixture(scope="session")
+def faces(shared_dir, tmp_path_factory) -> Path:
+    """24 real training faces (CelebA crops) in a folder of their own: the face trainers' data."""
+    folder = tmp_path_factory.mktemp("faces")
+    for path in sorted((shared_dir / "data" / "faces" / "train").glob("*.jpg"))[:24]:
+        shutil.copy(path, folder / path.name)
+    return folder

@@ -202,14 +202,6 @@ def test_cyclegan_two_processes_train_the_one_process_model_with_one_history_poo
 PROGAN = ProGANConfig(z_dim=8, img_resolution=16, fmap_base=32, fmap_max=16, mbstd_group=2)  # stages 4, 8, 16
 
 
-@pytest.fixture(scope="module")
-def faces(shared_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("faces")
-    for path in sorted((shared_dir / "data" / "faces" / "train").glob("*.jpg"))[:24]:
-        shutil.copy(path, folder / path.name)
-    return folder
-
-
 def progan_run(faces, out, **kw) -> ProGANTrainConfig:
     # 16 images per phase: 2 steps of 8 at 4x4, then the 8x8 fade-in in steps of 4
     base = ProGANTrainConfig(data=str(faces), out=str(out), kimg_per_phase=0.016, batch=4, batch_per_res="4:8",

@@ -3,7 +3,6 @@
 import copy
 import csv
 import json
-import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -26,14 +25,6 @@ from stylegan_lib.progan_train import (
 )
 
 TINY = ProGANConfig(z_dim=8, img_resolution=16, fmap_base=32, fmap_max=16)  # stages 4, 8, 16
-
-
-@pytest.fixture(scope="module")
-def faces(shared_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("faces")
-    for path in sorted((shared_dir / "data" / "faces" / "train").glob("*.jpg"))[:24]:
-        shutil.copy(path, folder / path.name)
-    return folder
 
 
 def config(faces, out, **kw):
