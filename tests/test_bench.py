@@ -114,6 +114,7 @@ def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):
 
     siamese = unpack("siamese")  # warm started from the shipped model, G_ema shipped
     assert siamese["trained_steps"] == 2 and siamese["ema_beta"] == 0.999 and siamese["ngf"] == 32
+    assert siamese["upsample"] == "bilinear"
     assert unpack("cyclegan")["upsample"] == "resize"
     info = unpack("progan")
     assert info["img_resolution"] == 16 and info["crop_box"] == "" and info["complete"] is False
