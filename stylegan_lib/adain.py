@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from .colour import luminance, match_luminance, with_content_colors
 from .images import array_to_tensor, fit_size, resize, tensor_to_array
-from .precision import autocast_context, check_autocast, to_channels_last
+from .precision import check_autocast, with_autocast
 from .vgg import VGG19Features, load_vgg19
 
 ENCODER_LAYER = "relu4_1"
@@ -184,8 +184,7 @@ def encode(encoder: VGG19Features, image: torch.Tensor, *, autocast: torch.dtype
 
 def decode(decoder: Decoder, target: torch.Tensor, *, autocast: torch.dtype | None = None) -> torch.Tensor:
     """g(target): relu4_1-shaped features -> [N, 3, 8h, 8w] in target's dtype, under ``autocast``."""
-    with autocast_context(target.device, autocast):
-        return decoder(to_channels_last(target, autocast)).to(target.dtype)
+    return with_autocast(decoder, device=target.device, autocast=autocast)(target)
 
 
 def transfer(
