@@ -218,7 +218,7 @@ def _train_progan(args: argparse.Namespace) -> int:
 
     model_kwargs = signature_kwargs(args, ProGANConfig)
     if args.dcgan:  # the DCGAN baseline (Radford et al. 2016): one resolution, no growing
-        model = DCGANConfig(img_resolution=model_kwargs["img_resolution"])
+        model = DCGANConfig(img_resolution=model_kwargs["img_resolution"], g_width=args.g_width, d_width=args.d_width)
     else:
         model = ProGANConfig(**model_kwargs)
     kwargs = signature_kwargs(args, ProGANTrainConfig, skip=("data", "out", "model"))
@@ -453,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cyclegan import CycleGANConfig
     from .cyclegan_train import CycleGANTrainConfig, train_cyclegan
     from .nst import stylize
-    from .progan import ProGANConfig
+    from .progan import DCGANConfig, ProGANConfig
     from .progan_train import ProGANTrainConfig
     from .siamese import SiameseConfig
     from .siamese_train import SiameseTrainConfig, train_siamese
@@ -495,6 +495,10 @@ def build_parser() -> argparse.ArgumentParser:
     pro.add_argument("--data", type=Path, required=True, help="folder of training images (faces)")
     pro.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a run)")
     pro.add_argument("--dcgan", action="store_true", help="train the DCGAN baseline (Radford et al. 2016) instead")
+    for name, what in (("g_width", "G's channels at 4x4"), ("d_width", "D's channels after its first conv")):
+        default = DCGANConfig.__dataclass_fields__[name].default
+        pro.add_argument("--" + name.replace("_", "-"), type=int, default=default,
+                         help=f"with --dcgan: {what} (default: {default})")  # fmt: skip
     pro.add_argument("-q", "--quiet", action="store_true")
     add_signature_options(pro, ProGANTrainConfig, skip=("data", "out", "model"))
     add_signature_options(pro, ProGANConfig)

@@ -63,8 +63,10 @@ from .augment import diff_augment, parse_policy
 from .data import list_images
 from .images import save_png
 from .progan import DCGANConfig, ProGANConfig
-from .training import RunLog, update_ema
+from .training import RunLog, recalibrate_batch_norm, update_ema
 from .vgg import load_vgg19
+
+BN_CALIBRATION = 512  # latents whose activations set a shipped DCGAN's batch-norm statistics
 
 LOG_FIELDS = (
     *("step", "kimg", "stage", "alpha", "batch", "loss_d", "loss_g", "penalty", "d_real", "d_fake"),
@@ -378,6 +380,10 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
         return diff_augment(x, policy=policy, generator=aug_rng) if policy else x
 
     fixed_z = progan.sample_latents(config.num_samples, z_dim=model.z_dim, seed=0, device=device)
+    calibration_z = progan.sample_latents(BN_CALIBRATION, z_dim=model.z_dim, seed=1, device=device)
+
+    def shipped() -> nn.Module:  # G_ema as written and sampled: the DCGAN's batch norms recomputed for its weights
+        return recalibrate_batch_norm(G_ema, calibration_z, batch=64)
 
     step, shown, elapsed = 0, 0, 0.0
     state = checkpointing.load_state(out)
@@ -424,7 +430,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             **{"step": step, "images_shown": shown, "elapsed": elapsed, "model": model.to_dict()},
             "config": {k: v for k, v in asdict(config).items() if k != "model"},
         })  # fmt: skip
-        checkpointing.save_model(out, G_ema, info())
+        checkpointing.save_model(out, shipped(), info())
 
     # DDP wrappers, each called only in its own step; a stage leaves the other stages' weights unused
     unused = isinstance(model, ProGANConfig)
@@ -510,8 +516,9 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
                     stopped = bool(callback(TrainProgress(step, shown, total, k, alpha, losses)))
                 stopped = world.decide(stopped)
             if world.main and (step % config.sample_every == 0 or last or stopped):  # the shipped G_ema's grid
+                G_ship = shipped()
                 with torch.no_grad():
-                    images = torch.cat([G_ema(z, **kw).float().cpu() for z in fixed_z.split(16)])
+                    images = torch.cat([G_ship(z, **kw).float().cpu() for z in fixed_z.split(16)])
                 images = images.add(1).div(2).clamp(0, 1)  # [num_samples, 3, r, r] in [0, 1]
                 save_png(_grid(images, resolution=R), run.sample_path(step))
             if last or stopped:
@@ -520,7 +527,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
                 save()
             crossed = snapshot_every and shown // snapshot_every > (shown - n) // snapshot_every  # a multiple
             if world.main and crossed:
-                checkpointing.save_model(out / "snapshots" / f"images{shown:09d}", G_ema, info())
+                checkpointing.save_model(out / "snapshots" / f"images{shown:09d}", shipped(), info())
     if world.main:
         save()
     world.barrier()  # every rank returns once the run folder is written

@@ -8,6 +8,7 @@ multi-process run (:mod:`stylegan_lib.distributed`) only rank 0's RunLog writes 
 
 from __future__ import annotations
 
+import copy
 import csv
 import time
 from collections.abc import Sequence
@@ -41,6 +42,48 @@ def update_ema(G_ema: nn.Module, G: nn.Module, *, beta: float) -> None:
         p_ema.lerp_(p, 1.0 - beta)
     for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
         b_ema.copy_(b)
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(G: nn.Module, latents: torch.Tensor, *, batch: int) -> nn.Module:
+    """A copy of ``G`` whose batch norms hold the statistics of ``G``'s own activations on ``latents``.
+
+    An EMA of the weights (:func:`update_ema`) does not average the batch-norm statistics with
+    them: the running statistics copied from the trained G describe another network, so G_ema
+    in eval mode would normalise with the wrong mean and variance. Here ``latents`` go through
+    the copy ``batch`` at a time, every batch norm normalising with the batch's statistics as in
+    training, and each one's running mean and (unbiased) variance become the exact statistics
+    of its inputs over all of ``latents``. Hooks do the normalising, so a SyncBatchNorm copy
+    makes no collective call and one rank can run this alone. The copy is returned in eval
+    mode; ``G`` is not touched. A G without batch norm is returned as it is.
+    """
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules()):
+        return G
+    G = copy.deepcopy(G).requires_grad_(False).eval()
+    sums: dict[nn.Module, list] = {}
+
+    def normalise(m: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        x = inputs[0].float()
+        dims = [d for d in range(x.ndim) if d != 1]  # every dim but the channels
+        acc = sums.setdefault(m, [0, 0.0, 0.0])
+        acc[0] += x.numel() // x.shape[1]
+        acc[1] = acc[1] + x.sum(dims, dtype=torch.float64)
+        acc[2] = acc[2] + x.double().square().sum(dims)
+        y = torch.nn.functional.batch_norm(x, None, None, m.weight, m.bias, training=True, eps=m.eps)
+        return y.to(output.dtype)
+
+    hooks = [m.register_forward_hook(normalise) for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    try:
+        for z in latents.split(batch):
+            G(z)
+    finally:
+        for h in hooks:
+            h.remove()
+    for m, (n, s1, s2) in sums.items():
+        mean = s1 / n
+        m.running_mean.copy_(mean)
+        m.running_var.copy_((s2 - n * mean.square()) / max(n - 1, 1))
+    return G
 
 
 class RunLog:

@@ -13,7 +13,9 @@ from safetensors.torch import load_file
 
 from stylegan_lib import checkpointing, progan
 from stylegan_lib.progan import DCGANConfig, ProGANConfig, load_generator
+from stylegan_lib.training import recalibrate_batch_norm
 from stylegan_lib.progan_train import (
+    BN_CALIBRATION,
     FaceImages,
     Phase,
     ProGANTrainConfig,
@@ -324,3 +326,50 @@ def test_bf16_autocast_on_cpu_tracks_float32(faces, tmp_path, vgg_weights_file):
         a, b = float(rows[False][0][key]), float(rows[True][0][key])
         assert b == pytest.approx(a, rel=0.05, abs=0.02), key
     assert any(rows[False][0][k] != rows[True][0][k] for k in ("loss_d", "loss_g"))  # bf16 did run
+
+
+def test_batch_norm_recalibration_matches_one_train_mode_pass_and_leaves_g_alone():
+    torch.manual_seed(0)
+    G = progan.DCGANGenerator(DCGANConfig(z_dim=8, img_resolution=16, g_width=32))
+    with torch.no_grad():  # stale statistics, as an EMA of the weights would carry
+        for m in G.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, 3)
+                m.running_var.uniform_(5, 9)
+    before = copy.deepcopy(G.state_dict())
+    z = torch.randn(96, 8, dtype=torch.float64).float()
+    R = recalibrate_batch_norm(G, z, batch=32)  # three batches, each normalised by its own statistics
+    assert all(torch.equal(v, G.state_dict()[k]) for k, v in before.items()) and G.training
+    assert not R.training and not any(p.requires_grad for p in R.parameters())
+    # independent reference in float64: each layer's input over all 96 latents, through batches of 32
+    ref = copy.deepcopy(G).double().train()
+    inputs = {}
+    for name, m in ref.named_modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.register_forward_hook(lambda m, i, o, name=name: inputs.setdefault(name, []).append(i[0]))
+    with torch.no_grad():
+        for chunk in z.double().split(32):
+            ref(chunk)
+    for name, m in R.named_modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            x = torch.cat(inputs[name]).transpose(0, 1).flatten(1)  # [C, everything else]
+            torch.testing.assert_close(m.running_mean.double(), x.mean(1), rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(m.running_var.double(), x.var(1), rtol=1e-4, atol=1e-5)
+    whole = recalibrate_batch_norm(G, z, batch=96)  # one batch: eval mode reproduces that train-mode pass
+    with torch.no_grad():  # (up to the unbiased variance's factor 96/95)
+        torch.testing.assert_close(whole(z), copy.deepcopy(G).train()(z), rtol=0, atol=0.01)
+    ProG = progan.Generator(TINY)
+    assert recalibrate_batch_norm(ProG, z, batch=32) is ProG  # no batch norm: nothing to do
+
+
+def test_a_shipped_dcgan_carries_statistics_of_its_own_weights(faces, tmp_path):
+    dcgan = DCGANConfig(z_dim=8, img_resolution=16, g_width=16, d_width=4)
+    weights = train_progan(config(faces, tmp_path / "dc", model=dcgan, kimg_per_phase=0.016, ema_beta=0.9,
+                                  ema_rampup=None))  # fmt: skip
+    shipped, state = load_file(str(weights)), checkpointing.load_state(tmp_path / "dc")
+    G_ema = progan.DCGANGenerator(dcgan)
+    G_ema.load_state_dict(state["G_ema"])  # the EMA weights with the trained G's copied statistics
+    z = progan.sample_latents(BN_CALIBRATION, z_dim=8, seed=1)
+    expected = recalibrate_batch_norm(G_ema, z, batch=64).state_dict()
+    assert all(torch.equal(shipped[k], v) for k, v in expected.items())
+    assert not torch.equal(shipped["dense.1.running_mean"], state["G_ema"]["dense.1.running_mean"])
