@@ -13,7 +13,6 @@ from safetensors.torch import load_file
 
 from stylegan_lib import checkpointing, progan
 from stylegan_lib.progan import DCGANConfig, ProGANConfig, load_generator
-from stylegan_lib.training import recalibrate_batch_norm
 from stylegan_lib.progan_train import (
     BN_CALIBRATION,
     FaceImages,
@@ -25,6 +24,7 @@ from stylegan_lib.progan_train import (
     schedule,
     train_progan,
 )
+from stylegan_lib.training import recalibrate_batch_norm
 
 TINY = ProGANConfig(z_dim=8, img_resolution=16, fmap_base=32, fmap_max=16)  # stages 4, 8, 16
 
