@@ -101,6 +101,13 @@ REGISTRY: dict[str, ModelEntry] = {
         description="Progressive GAN face generator, G_ema",
         sha256="0fede9eb0cf16e1161239ba069c1645f6d4dc0e5e2c9d246679df41ddd3f040a",
     ),
+    # The DCGAN baseline (Radford et al. 2016) on the same faces: what progressive growing buys.
+    "dcgan-faces": ModelEntry(
+        repo_id="stylegan-lib/dcgan-faces",
+        revision="v1",
+        description="DCGAN face generator (baseline), G_ema",
+        sha256=None,
+    ),
     # Fast arbitrary style transfer (issue #7): the AdaIN decoder; its encoder is vgg19-caffe.
     "adain-decoder": ModelEntry(
         repo_id="stylegan-lib/adain-decoder",

@@ -155,3 +155,27 @@ def test_progan_sample_interpolate_project(tmp_path):
     (tmp_path / "bad.npy").write_bytes(b"not an array")
     done = run_cli("progan", "sample", "--latents", tmp_path / "bad.npy", "-o", tmp_path / "x", *common)
     assert done.returncode != 0 and "Traceback" not in done.stderr and "bad.npy is not a .npy latent" in done.stderr
+
+
+def test_the_face_tasks_take_the_dcgan_baseline(tmp_path):
+    import numpy as np
+    import torch
+
+    from stylegan_lib.checkpointing import save_model
+    from stylegan_lib.progan import DCGANConfig, DCGANGenerator, generate, sample_latents
+
+    torch.manual_seed(0)
+    config = DCGANConfig(z_dim=6, img_resolution=16, g_width=16)
+    G = DCGANGenerator(config).eval()
+    save_model(tmp_path / "dc", G, config.to_dict())
+    common = ["--weights", tmp_path / "dc", "--device", "cpu"]
+    done = run_cli("progan", "sample", "--seeds", 2, "-o", tmp_path / "faces", *common)  # ProGAN is the default
+    assert done.returncode == 2 and "holds a 'dcgan' model, not a ProGAN generator" in done.stderr
+    done = run_cli("progan", "sample", "--model", "dcgan-faces", "--seeds", 2, "-o", tmp_path / "faces", *common)
+    assert done.returncode == 0, done.stderr
+    expected = generate(G, sample_latents(1, z_dim=6, seed=2))[0].mul(255).round().permute(1, 2, 0).numpy()
+    face = np.asarray(Image.open(tmp_path / "faces" / "seed0002.png")).astype(float)
+    assert np.abs(face - expected).max() <= 1 and np.load(tmp_path / "faces" / "seed0002.npy").shape == (6,)
+    done = run_cli("progan", "project", "--model", "dcgan-faces", "--steps", 5, "--restarts", 2,
+                   "-o", tmp_path / "search", *common)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith("PSNR "), done.stderr

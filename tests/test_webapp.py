@@ -298,3 +298,52 @@ def test_check_shape_uses_the_library_rule_over_every_scale():
     with pytest.raises(gr.Error) as caught:  # /compare runs at the photo's own size, here under 16 px
         runners.check_shape(Image.new("RGB", (2, 1)), "photo", side=2)
     assert caught.value.message.startswith("Photo image: ") and "at least 16 px" in caught.value.message
+
+
+def test_the_face_tab_names_its_models_and_refuses_others():
+    from stylegan_lib import progan
+    from webapp import progan_tab
+
+    assert [name for _, name in progan_tab.MODELS] == list(progan.FACE_MODELS)
+    with pytest.raises(gr.Error, match="Unknown model 'stylegan2'"):
+        progan_tab.run_progan_sample(0, "stylegan2")
+
+
+def _limits_under(precision: str) -> dict:
+    """The app's LIMITS as a fresh process computes them with STYLEGAN_LIB_PRECISION=precision."""
+    import json
+    import os
+    import subprocess
+
+    code = (
+        "import json, dataclasses; from webapp import common; "
+        "print(json.dumps([common.PLACE, dataclasses.asdict(common.LIMITS)]))"
+    )
+    env = {**os.environ, "STYLEGAN_LIB_PRECISION": precision}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(common.DEVICE != "cpu", reason="the CPU's limits")
+def test_cpu_limits_in_bfloat16_raise_what_the_speed_up_pays_for():
+    """bfloat16's limits keep float32's wait: pixels scaled up by at most the measured speed-up."""
+    from dataclasses import asdict
+
+    from webapp.predict import CPU_BF16_RATIO
+
+    (place32, fp32), (place16, bf16) = _limits_under("float32"), _limits_under("bfloat16")
+    assert (place32, place16) == ("cpu", "cpu:bfloat16") and fp32 == asdict(common._CPU_FLOAT32)
+    assert fp32["size"] < bf16["size"] and bf16["size"] ** 2 <= fp32["size"] ** 2 * CPU_BF16_RATIO["nst"]
+    assert (
+        fp32["grid_size"] < bf16["grid_size"]
+        and bf16["grid_size"] ** 2 <= fp32["grid_size"] ** 2 * CPU_BF16_RATIO["nst"]
+    )
+    speed_up = 48.1 / 23.5  # a 12 MP Van Gogh photo, float32 / bfloat16 (BENCHMARKS.md)
+    assert fp32["translate_pixels"] < bf16["translate_pixels"] <= fp32["translate_pixels"] * speed_up
+    slowest = min(CPU_BF16_RATIO["siamese"], CPU_BF16_RATIO["cyclegan"])  # the comparison runs both
+    assert (
+        fp32["compare_side"] < bf16["compare_side"] and bf16["compare_side"] ** 2 <= fp32["compare_side"] ** 2 * slowest
+    )
+    changed = {k for k in fp32 if fp32[k] != bf16[k]}
+    assert changed == {"size", "grid_size", "translate_pixels", "compare_side"}

@@ -1,4 +1,5 @@
-"""ProGAN tab (Karras et al. 2018): faces from latent seeds, norm-preserving interpolation, closest-latent search."""
+"""Faces tab: ProGAN (Karras et al. 2018) or its DCGAN baseline (Radford et al. 2016): faces from latent
+seeds, norm-preserving interpolation, closest-latent search. Every handler takes the model's hub.py name."""
 
 from __future__ import annotations
 
@@ -34,16 +35,24 @@ MAX_INTERPOLATION_STEPS = 300
 SEARCH = latent.FACE_SEARCH  # the sliders' starting values, as the CLI's defaults and the model card's figures
 PRESELECT = SEARCH.preselect  # random latents scored (forward only) before the search; its starts are the best of them
 MAX_PRESELECT = 2048
+# the choice of model, as (label, hub.py name); a latent belongs to one model (their z sizes differ)
+MODELS = [
+    ("ProGAN: progressive growing (Karras et al. 2018)", "progan-faces"),
+    ("DCGAN: the baseline without growing (Radford et al. 2016)", "dcgan-faces"),
+]
+DEFAULT_MODEL = "progan-faces"
 
 
-def _progan():
+def _progan(model: str):
+    if model not in progan.FACE_MODELS:
+        raise gr.Error(f"Unknown model {model!r}: choose one of {', '.join(progan.FACE_MODELS)}.")
     try:
-        return load_progan(device=DEVICE)
+        return load_progan(model=model, device=DEVICE)
     except WEIGHTS_ERRORS as exc:
         raise gr.Error(str(exc)) from None
 
 
-load_progan = functools.lru_cache(maxsize=2)(progan.load_generator)
+load_progan = functools.lru_cache(maxsize=4)(progan.load_generator)
 
 
 def _face(image: torch.Tensor):
@@ -56,9 +65,9 @@ def _latent(seed, z_dim: int) -> torch.Tensor:
 
 
 @gpu(duration=30)
-def run_progan_sample(seed):
+def run_progan_sample(seed, model=DEFAULT_MODEL):
     """The face of latent seed ``seed`` and its latent vector (.npy)."""
-    G, config = _progan()
+    G, config = _progan(model)
     z = _latent(seed, config.z_dim)
     face = progan.generate(G, z[None])[0]
     return _face(face), str(latent.save_latent(z.cpu(), output_path(f"latent-seed{int(seed)}", ".npy")))
@@ -77,9 +86,9 @@ def _uploaded_latent(upload, z_dim: int, what: str = "latent vector") -> torch.T
 
 
 @gpu(duration=30)
-def run_progan_render(upload):
+def run_progan_render(upload, model=DEFAULT_MODEL):
     """The face of a saved latent vector (.npy, e.g. a search result): a shared result, reproduced."""
-    G, config = _progan()
+    G, config = _progan(model)
     z = _uploaded_latent(upload, config.z_dim)
     if z is None:
         raise gr.Error("No latent vector: upload a .npy file (the search and the faces offer one to download).")
@@ -87,12 +96,13 @@ def run_progan_render(upload):
 
 
 @gpu(duration=60)
-def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps, latent_a=None, latent_b=None):
+def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps, latent_a=None, latent_b=None,
+                           model=DEFAULT_MODEL):  # fmt: skip
     """Norm-preserving interpolation (or slerp) between two seeds, as a GIF (and MP4).
 
     An uploaded .npy latent (``latent_a`` / ``latent_b``, e.g. a search result) replaces its seed.
     """
-    G, config = _progan()
+    G, config = _progan(model)
     if not 2 <= int(num_steps) <= MAX_INTERPOLATION_STEPS:
         raise gr.Error(f"Steps must be 2-{MAX_INTERPOLATION_STEPS}.")
     path = latent.norm_preserving_interpolation if method.startswith("norm") else latent.slerp
@@ -119,9 +129,10 @@ def run_progan_interpolate(seed_a, seed_b, num_steps, method, fps, latent_a=None
 
 
 @gpu(duration=120)
-def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, preselect=PRESELECT, progress=PROGRESS):
+def run_progan_project(target, target_seed, use_upload, steps, restarts, lr, preselect=PRESELECT,
+                       model=DEFAULT_MODEL, progress=PROGRESS):  # fmt: skip
     """Closest-latent search: live convergence, then result beside target, PSNR, GIF, .npy."""
-    G, config = _progan()
+    G, config = _progan(model)
     if use_upload:
         photo = open_upload(target, "target")
         goal = latent.prepare_target(photo, resolution=config.img_resolution, device=DEVICE)
@@ -165,6 +176,9 @@ def _pair(left: torch.Tensor, right: torch.Tensor):
 
 def build(demo: gr.Blocks, share: ShareLinks) -> None:
     pg_notice = gr.Markdown()
+    pg_model = gr.Radio(MODELS, value=DEFAULT_MODEL, label="Model",
+                        info="Both draw 64×64 faces and were trained on the same CelebA faces; a latent vector "
+                        "(.npy) belongs to the model that made it.", elem_id="progan-model")  # fmt: skip
     with gr.Row():
         with gr.Column():
             gr.Markdown("### Random face")
@@ -232,20 +246,24 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:
         "seed": pg_seed, "latent": pl_upload, "from": pi_a, "to": pi_b, "frames": pi_steps, "fps": pi_fps,
         "path": pi_method, "from_latent": pi_latent_a, "to_latent": pi_latent_b,
         "target_seed": pp_seed, "search_steps": pp_steps, "restarts": pp_restarts, "lr": pp_lr,
-        "preselect": pp_preselect,
+        "preselect": pp_preselect, "model": pg_model,
     })  # fmt: skip
 
-    demo.load(lambda: availability_notice("progan-faces"), None, pg_notice, queue=False, api_visibility="private")
-    pg_run.click(run_progan_sample, [pg_seed], [pg_output, pg_latent], api_name="progan_sample", preprocess=False)
-    pl_run.click(run_progan_render, [pl_upload], [pg_output], api_name="progan_render", preprocess=False)
+    demo.load(availability_notice, pg_model, pg_notice, queue=False, api_visibility="private")
+    pg_model.change(availability_notice, pg_model, pg_notice, queue=False, api_visibility="private")
+    pg_run.click(run_progan_sample, [pg_seed, pg_model], [pg_output, pg_latent], api_name="progan_sample",
+                 preprocess=False)  # fmt: skip
+    pl_run.click(run_progan_render, [pl_upload, pg_model], [pg_output], api_name="progan_render", preprocess=False)
     # the search's latent becomes the "render a saved latent" input, which share links carry
     pp_keep.click(_keep_result, [pp_npy], [pl_upload], queue=False, preprocess=False, api_visibility="private").then(
-        run_progan_render, [pl_upload], [pg_output], preprocess=False, api_visibility="private"
+        run_progan_render, [pl_upload, pg_model], [pg_output], preprocess=False, api_visibility="private"
     )  # fmt: skip
     for saved in (pi_latent_a, pi_latent_b):  # a latent end, uploaded or from a link, is never hidden
         saved.change(lambda a, b: gr.Accordion(open=True) if a or b else gr.update(), [pi_latent_a, pi_latent_b],
                      pi_saved, queue=False, preprocess=False, api_visibility="private")  # fmt: skip
-    pi_run.click(run_progan_interpolate, [pi_a, pi_b, pi_steps, pi_method, pi_fps, pi_latent_a, pi_latent_b],
+    pi_run.click(run_progan_interpolate,
+                 [pi_a, pi_b, pi_steps, pi_method, pi_fps, pi_latent_a, pi_latent_b, pg_model],
                  [pi_output, pi_files], api_name="progan_interpolate", preprocess=False)  # fmt: skip
-    pp_run.click(run_progan_project, [pp_target, pp_seed, pp_use_upload, pp_steps, pp_restarts, pp_lr, pp_preselect],
+    pp_run.click(run_progan_project,
+                 [pp_target, pp_seed, pp_use_upload, pp_steps, pp_restarts, pp_lr, pp_preselect, pg_model],
                  [pp_output, pp_status, pp_gif, pp_npy], api_name="progan_project", preprocess=False)  # fmt: skip
