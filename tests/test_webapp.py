@@ -333,7 +333,7 @@ def test_cpu_limits_in_bfloat16_raise_what_the_speed_up_pays_for():
     from webapp.predict import CPU_BF16_RATIO
 
     (place32, fp32), (place16, bf16) = _limits_under("float32"), _limits_under("bfloat16")
-    assert (place32, place16) == ("cpu", "cpu:bfloat16") and fp32 == asdict(common._CPU_FLOAT32)
+    assert (place32, place16) == ("cpu", "cpu:bfloat16") and fp32 == asdict(common.LIMITS_BY_PLACE["cpu"])
     assert fp32["size"] < bf16["size"] and bf16["size"] ** 2 <= fp32["size"] ** 2 * CPU_BF16_RATIO["nst"]
     assert (
         fp32["grid_size"] < bf16["grid_size"]

@@ -85,7 +85,7 @@ _CPU_FLOAT32 = Limits(
 )  # fmt: skip
 # Where the app runs: the device, and on the CPU its precision (the cost model learns each apart).
 PLACE = "cpu:bfloat16" if DEVICE == "cpu" and AUTOCAST is not None else DEVICE
-LIMITS = {
+LIMITS_BY_PLACE = {
     "cuda": Limits(
         input_pixels=40_000_000, translate_pixels=64_000_000, tile_batch=1024, max_size=2048, max_steps=2000,
         max_job_seconds=120, size=512, steps=500, optimizer="adam", grid_size=320, grid_steps=200, compare_side=1024,
@@ -96,7 +96,8 @@ LIMITS = {
     # 1.59x faster, so 320 px instead of 256 (1.56x the pixels); a Van Gogh photo 2.05x (48.1 s -> 23.5 s
     # for 12 MP), so 16 MP instead of 8; the comparison (Siamese 1.39x, CycleGAN 1.54x) 448 px, not 384
     "cpu:bfloat16": replace(_CPU_FLOAT32, translate_pixels=16_000_000, size=320, grid_size=120, compare_side=448),
-}[PLACE]  # fmt: skip
+}  # fmt: skip
+LIMITS = LIMITS_BY_PLACE[PLACE]
 
 COSTS = CostModel(PLACE)
 OUTPUTS = Path(tempfile.mkdtemp(prefix="stylegan_lib_app_"))
