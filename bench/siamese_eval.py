@@ -43,6 +43,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
+from stylegan_lib.checkpointing import training_info
 from stylegan_lib.data import list_images
 from stylegan_lib.domain import load_domain_classifier, painting_share, structure_preservation
 from stylegan_lib.images import open_image, pil_to_tensor
@@ -126,7 +127,7 @@ def main() -> None:
         for norm in args.norm or NORMS:
             key = f"{name}:{norm}"
             report["models"][key] = evaluate(G, method, model_tile, norm, heldout, hd, classifier, args.device)
-            report["models"][key]["trained_steps"] = model_config.get("trained_steps")
+            report["models"][key]["trained_steps"] = training_info(model_config).get("trained_steps")
             print(key, json.dumps(report["models"][key]), flush=True)
     print(json.dumps(report, indent=2))
     if args.json:

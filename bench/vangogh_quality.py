@@ -70,6 +70,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python bench/<script>.py` from the repo root
 
 from stylegan_lib import kid  # noqa: E402
+from stylegan_lib.checkpointing import training_info  # noqa: E402
 from stylegan_lib.data import list_images  # noqa: E402
 from stylegan_lib.domain import load_domain_classifier, painting_share, structure_preservation  # noqa: E402
 from stylegan_lib.images import open_image, pil_to_tensor  # noqa: E402
@@ -528,7 +529,7 @@ def evaluate(model: Model, refs: References, *, seam_photo: Image.Image | None, 
     figures.update(
         source=model.source,
         sha256=model.sha256,
-        trained_steps=model.config.get("trained_steps"),
+        trained_steps=training_info(model.config).get("trained_steps"),
         seconds=time.perf_counter() - start,
     )
     return figures

@@ -39,6 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checkpointing import config_from_dict
 from .colour import luminance, match_luminance, with_content_colors
 from .images import array_to_tensor, fit_size, resize, tensor_to_array
 from .precision import check_autocast, with_autocast
@@ -62,9 +63,7 @@ class AdaINConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> AdaINConfig:
-        if d.get("architecture", "adain-decoder") != "adain-decoder":
-            raise ValueError(f"not an AdaIN decoder config: architecture {d.get('architecture')!r}")
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        return config_from_dict(cls, d, architecture="adain-decoder")
 
 
 def _conv(c_in: int, c_out: int, *, relu: bool = True) -> list[nn.Module]:

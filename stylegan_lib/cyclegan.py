@@ -34,6 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import instnorm
+from .checkpointing import config_from_dict
 
 
 @dataclass
@@ -52,7 +53,7 @@ class CycleGANConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> CycleGANConfig:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        return config_from_dict(cls, d, architecture="cyclegan")
 
 
 UPSAMPLING = ("transpose", "resize")

@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import hub
-from .checkpointing import save_model
+from .checkpointing import config_from_dict, save_model
 from .colour import luminance
 from .tiling import cut_tiles
 
@@ -61,7 +61,7 @@ class DomainClassifierConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> DomainClassifierConfig:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        return config_from_dict(cls, d, architecture=ARCHITECTURE)
 
 
 class DomainClassifier(nn.Module):
@@ -192,9 +192,9 @@ def load_domain_classifier(
     return model.to(device).eval()
 
 
-def save_domain_classifier(model: DomainClassifier, folder: str | os.PathLike, *, extra: dict | None = None) -> Path:
-    """Write ``model.safetensors`` + ``config.json`` (the model config plus ``extra``) to ``folder``."""
-    return save_model(folder, model, {**model.config.to_dict(), **(extra or {})})
+def save_domain_classifier(model: DomainClassifier, folder: str | os.PathLike, *, training: dict | None = None) -> Path:
+    """Write ``model.safetensors`` + ``config.json`` (the model config; ``training`` under "training") to ``folder``."""
+    return save_model(folder, model, model.config.to_dict(), training=training)
 
 
 if __name__ == "__main__":  # the shipped card's retrain command; also `python -m stylegan_lib train domain`

@@ -233,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         "painting_share_hd_references": hd,
     }  # fmt: skip
     print(json.dumps(numbers, indent=2))
-    save_domain_classifier(model, args.out, extra={"training": numbers})
+    save_domain_classifier(model, args.out, training=numbers)
     n_params = sum(t.numel() for t in model.parameters())
     (args.out / "README.md").write_text(
         _model_card(args=args, numbers=numbers, n_params=n_params, counts=(len(photos), len(paintings)))

@@ -42,6 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checkpointing import config_from_dict
 from .colour import luminance, match_luminance, with_content_colors
 from .images import resize
 
@@ -66,12 +67,7 @@ class MagentaConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> MagentaConfig:
-        if d.get("architecture", "magenta-arbitrary") != "magenta-arbitrary":
-            raise ValueError(f"not a Magenta arbitrary stylization config: architecture {d.get('architecture')!r}")
-        kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        if "widths" in kw:
-            kw["widths"] = tuple(kw["widths"])
-        return cls(**kw)
+        return config_from_dict(cls, d, architecture="magenta-arbitrary")
 
 
 # ----------------------------------------------------------------------------- int8 activation rounding

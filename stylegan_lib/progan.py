@@ -26,6 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checkpointing import config_from_dict
+
 LOSSES = ("wgan-gp", "ns")
 PADDINGS = ("zeros", "reflect")
 
@@ -77,8 +79,8 @@ class ProGANConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ProGANConfig:
-        """Inverse of to_dict; unknown keys (architecture, training info) are ignored."""
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        """Inverse of to_dict, strict (training info aside: checkpointing.config_from_dict)."""
+        return config_from_dict(cls, d, architecture="progan")
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -281,7 +283,7 @@ class DCGANConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> DCGANConfig:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        return config_from_dict(cls, d, architecture="dcgan")
 
 
 def _dcgan_checks(config: DCGANConfig, stage: int | None, alpha: float) -> None:

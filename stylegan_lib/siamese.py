@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import instnorm
+from .checkpointing import config_from_dict
 
 
 @dataclass
@@ -46,7 +47,7 @@ class SiameseConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> SiameseConfig:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        return config_from_dict(cls, d, architecture="siamese-gan")
 
 
 # Resize-convolution (Odena et al. 2016, "Deconvolution and checkerboard artifacts"): nearest

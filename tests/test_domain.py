@@ -185,7 +185,7 @@ def test_training_separates_an_easy_synthetic_task(tmp_path):
 
 def test_save_and_load_round_trip(tmp_path):
     model = DomainClassifier(TINY)
-    save_domain_classifier(model, tmp_path / "dc", extra={"training": {"steps": 1}})
+    save_domain_classifier(model, tmp_path / "dc", training={"steps": 1})
     config = json.loads((tmp_path / "dc" / "config.json").read_text())
     assert config["architecture"] == "domain-classifier" and config["width"] == 4 and config["depth"] == 2
     loaded = load_domain_classifier(path=tmp_path / "dc")
