@@ -41,6 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
 from stylegan_lib import hub
+from stylegan_lib.checkpointing import training_info
 from stylegan_lib.latent import (  # the private three: pruning's per-start losses
     _best_starts,
     _objective,
@@ -51,7 +52,7 @@ from stylegan_lib.latent import (  # the private three: pruning's per-start loss
     render_frames,
     save_gif,
 )
-from stylegan_lib.progan import Generator, ProGANConfig, generate, load_generator, sample_latents
+from stylegan_lib.progan import FACE_MODELS, Generator, ProGANConfig, generate, load_generator, sample_latents
 from stylegan_lib.progan_train import face_targets
 
 
@@ -117,7 +118,7 @@ def speed(args: argparse.Namespace) -> list[dict]:
 
 def quality(args: argparse.Namespace) -> list[dict]:
     device = torch.device(args.device)
-    G, config = load_generator(path=args.weights, device=device)
+    G, config = load_generator(model=args.model, path=args.weights, device=device)
     sets = _targets(G, config, args, device)
     truth = sets["truth"]
     rows = [_conditioning(G, truth[:4])]
@@ -150,7 +151,7 @@ def _targets(G, config, args, device) -> dict[str, list[torch.Tensor]]:
 
 def _heldout(args, config, *, count: int) -> torch.Tensor:
     """The first ``count`` held-out faces, [count, 3, R, R] in [0, 1], cropped and resized as the model was trained."""
-    crop_box = hub.resolve("progan-faces", path=args.weights).config.get("crop_box", "")
+    crop_box = training_info(hub.resolve(args.model, path=args.weights).config).get("crop_box", "")  # as trained
     return face_targets(args.faces / "heldout", resolution=config.img_resolution, crop_box=crop_box, count=count)
 
 
@@ -164,7 +165,7 @@ PRUNING_SCHEDULES = {  # name: (starts, steps at which the worse half is dropped
 
 def pruning(args: argparse.Namespace) -> list[dict]:
     device = torch.device(args.device)
-    G, config = load_generator(path=args.weights, device=device)
+    G, config = load_generator(model=args.model, path=args.weights, device=device)
     G.requires_grad_(False).eval()
     sets = _targets(G, config, args, device)
     lr, _, preselect = args.settings[0]
@@ -223,7 +224,7 @@ def _pruned_cost(starts: int, halve_at: tuple[int, ...], steps: int) -> int:
 
 def border(args: argparse.Namespace) -> list[dict]:
     device = torch.device(args.device)
-    G, config = load_generator(path=args.weights, device=device)
+    G, config = load_generator(model=args.model, path=args.weights, device=device)
     real = _heldout(args, config, count=500)
     z = torch.cat([sample_latents(1, z_dim=config.z_dim, seed=1000 + i, device=device) for i in range(500)])
     fake = render_frames(G, z, batch=50).cpu()
@@ -273,6 +274,8 @@ def main() -> None:
     parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--model", choices=list(FACE_MODELS), default="progan-faces",
+                        help="which face generator (and architecture) the weights are")  # fmt: skip
     parser.add_argument("--weights", default=None, help="quality, pruning, border: model folder (default: hub.py)")
     parser.add_argument("--faces", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/faces")
     parser.add_argument(

@@ -23,15 +23,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
 from stylegan_lib import hub
+from stylegan_lib.checkpointing import training_info
 from stylegan_lib.images import save_png
 from stylegan_lib.latent import FACE_SEARCH, closest_latent
-from stylegan_lib.progan import generate, load_generator, sample_latents
+from stylegan_lib.progan import FACE_MODELS, generate, load_generator, sample_latents
 from stylegan_lib.progan_train import face_targets
 from stylegan_lib.training import sample_grid
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=list(FACE_MODELS), default="progan-faces",
+                        help="which face generator (and architecture) the weights are")  # fmt: skip
     parser.add_argument("--weights", required=True, help="model folder; the figures are written into it")
     parser.add_argument("--faces", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/faces")
     parser.add_argument("--num", type=int, default=8, help="held-out faces searched")
@@ -39,13 +42,13 @@ def main(argv=None) -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     folder = Path(args.weights)
-    G, config = load_generator(path=folder)
+    G, config = load_generator(model=args.model, path=folder)
     R = config.img_resolution
 
     faces = torch.cat([generate(G, sample_latents(1, z_dim=config.z_dim, seed=s)) for s in range(64)])  # [64, 3, R, R]
     save_png(sample_grid(list(faces.split(8))), folder / "samples.png")
 
-    crop_box = hub.resolve("progan-faces", path=folder).config.get("crop_box", "")  # as in training
+    crop_box = training_info(hub.resolve(args.model, path=folder).config).get("crop_box", "")  # as trained
     targets = face_targets(args.faces / "heldout", resolution=R, crop_box=crop_box, count=args.num)
     search = {**asdict(FACE_SEARCH), "steps": args.steps}  # the app's and CLI's settings
     found = [closest_latent(G, t, seed=i, **search) for i, t in enumerate(targets)]

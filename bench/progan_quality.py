@@ -38,6 +38,7 @@ from safetensors.torch import load_file, save_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
 
 from stylegan_lib import hub, progan
+from stylegan_lib.checkpointing import training_info
 from stylegan_lib.kid import feature_scale, kernel_distance
 from stylegan_lib.progan_train import FaceImages, parse_box
 from stylegan_lib.vgg import load_vgg19
@@ -79,6 +80,8 @@ def main(argv=None) -> None:
     parser.add_argument("--subset-size", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--model", choices=list(progan.FACE_MODELS), default="progan-faces",
+                        help="which face generator (and architecture) the weights are")  # fmt: skip
     parser.add_argument("--weights", default=None, help="model folder (default: hub.py)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--features", default="relu5_1", help=f"comma-separated, from {', '.join(FEATURE_SETS)}")
@@ -92,8 +95,8 @@ def main(argv=None) -> None:
         parser.error(f"--features: unknown {unknown}; choose from {', '.join(FEATURE_SETS)}")
 
     started = time.perf_counter()
-    G, config = progan.load_generator(path=args.weights, device=args.device)
-    box = parse_box(hub.resolve("progan-faces", path=args.weights).config.get("crop_box", ""))  # as in training
+    G, config = progan.load_generator(model=args.model, path=args.weights, device=args.device)
+    box = parse_box(training_info(hub.resolve(args.model, path=args.weights).config).get("crop_box", ""))
     R = config.img_resolution
     heldout = _faces(args.faces / "heldout", num=args.num, resolution=R, box=box, seed=args.seed)
     train = _faces(args.faces / "train", num=args.num, resolution=R, box=box, seed=args.seed)

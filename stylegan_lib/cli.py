@@ -158,7 +158,8 @@ def _nst(args: argparse.Namespace) -> int:
     return 0
 
 
-_NST_SKIP = ("callback", "vgg", "content_layers", "style_layers")
+# cuda_graph: the library decides (on for CUDA with Adam and one scale); argparse has no tri-state bool
+_NST_SKIP = ("callback", "vgg", "content_layers", "style_layers", "cuda_graph")
 
 
 def _run_training(train, config, *, quiet: bool) -> int:
@@ -282,7 +283,7 @@ def _progan(args: argparse.Namespace) -> int:
     from .progan import generate, load_generator, sample_latents
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    G, config = load_generator(path=args.weights, device=device)
+    G, config = load_generator(model=args.model, path=args.weights, device=device)
 
     def z(seed: int) -> torch.Tensor:
         return sample_latents(1, z_dim=config.z_dim, seed=seed, device=device)
@@ -416,8 +417,11 @@ def _convert_magenta(args: argparse.Namespace) -> int:
 
 def _add_progan_parser(tasks) -> None:
     from . import latent
+    from .progan import FACE_MODELS
 
-    parser = tasks.add_parser("progan", help="ProGAN latent explorer: sample, interpolate, project (Karras 2018)")
+    parser = tasks.add_parser(
+        "progan", help="face latent explorer: sample, interpolate, project (ProGAN, Karras 2018; or the DCGAN baseline)"
+    )
     actions = parser.add_subparsers(dest="action", required=True)
     sample = actions.add_parser("sample", help="faces for latent seeds (PNG + .npy)")
     sample.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3])
@@ -443,7 +447,9 @@ def _add_progan_parser(tasks) -> None:
     project.add_argument("--autocast", choices=list(AUTOCAST_NAMES), default="none", help=_AUTOCAST_HELP)
     for sub in (sample, interpolate, project):
         sub.add_argument("-o", "--output", required=True, help="folder (sample, project) or .gif (interpolate)")
-        sub.add_argument("--weights", default=None, help="model folder or .safetensors (default: hub.py)")
+        sub.add_argument("--model", choices=list(FACE_MODELS), default="progan-faces",
+                         help="ProGAN or the DCGAN baseline (default: progan-faces)")  # fmt: skip
+        sub.add_argument("--weights", default=None, help="model folder or .safetensors (default: hub.py's --model)")
         sub.add_argument("--device", default=None, help="default: cuda if available, else cpu")
         sub.set_defaults(run=_progan)
 

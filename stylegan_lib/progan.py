@@ -416,11 +416,26 @@ def generate(G: nn.Module, z: torch.Tensor, *, stage: int | None = None) -> torc
     return G(z, stage=stage).add(1).div(2).clamp(0, 1)
 
 
+# The shipped face generators: hub.py name -> (config.json's architecture, the model's name, G, config)
+FACE_MODELS: dict[str, tuple[str, str, type[nn.Module], type]] = {
+    "progan-faces": ("progan", "ProGAN", Generator, ProGANConfig),
+    "dcgan-faces": ("dcgan", "DCGAN", DCGANGenerator, DCGANConfig),
+}
+
+
 def load_generator(
-    *, path: str | None = None, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
-) -> tuple[Generator, ProGANConfig]:
-    """The shipped ProGAN face generator (G_ema, resolved by hub.py), frozen and in eval mode."""
+    *,
+    model: str = "progan-faces",
+    path: str | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[Generator | DCGANGenerator, ProGANConfig | DCGANConfig]:
+    """A shipped face generator (G_ema, resolved by hub.py), frozen and in eval mode: ``model`` is
+    a key of :data:`FACE_MODELS`; ``path`` (a folder or .safetensors) must hold that architecture."""
     from . import hub
 
-    return hub.load_frozen("progan-faces", Generator, ProGANConfig, path=path, architecture="progan",
-                           kind="ProGAN generator", device=device, dtype=dtype)  # fmt: skip
+    if model not in FACE_MODELS:
+        raise ValueError(f"model must be one of {list(FACE_MODELS)}, got {model!r}")
+    architecture, title, build, config_type = FACE_MODELS[model]
+    return hub.load_frozen(model, build, config_type, path=path, architecture=architecture,
+                           kind=f"{title} generator", device=device, dtype=dtype)  # fmt: skip

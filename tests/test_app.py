@@ -273,6 +273,40 @@ def test_progan_render_refuses_a_bad_latent_clearly(client, tmp_path):
         client.predict(0, 1, 6, "slerp", 10, None, short, api_name="/progan_interpolate")
 
 
+SHIPPED_DCGAN = Path(__file__).resolve().parents[1] / "checkpoints" / "dcgan-faces" / "model.safetensors"
+
+
+@pytest.mark.skipif(not SHIPPED_DCGAN.is_file(), reason="no DCGAN checkpoint shipped in this build")
+def test_the_dcgan_baseline_through_every_face_endpoint(client):
+    """The faces tab's second model: its own latents (z 100), faces, walks, searches and links."""
+    from stylegan_lib import progan
+
+    face, npy = client.predict(3, "dcgan-faces", api_name="/progan_sample")
+    pro_face, pro_npy = client.predict(3, "progan-faces", api_name="/progan_sample")
+    expected = progan.sample_latents(1, z_dim=100, seed=3)[0].numpy()
+    assert np.array_equal(np.load(npy, allow_pickle=False), expected) and np.load(pro_npy).shape == (512,)
+    with Image.open(face) as a, Image.open(pro_face) as b:
+        assert a.size == b.size == (256, 256) and np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() > 10
+    gif, _ = client.predict(0, 1, 6, "slerp", 10, None, handle_file(npy), "dcgan-faces", api_name="/progan_interpolate")
+    with Image.open(gif) as anim, Image.open(face) as goal:
+        anim.seek(anim.n_frames - 1)
+        assert np.abs(np.asarray(anim.convert("RGB")).astype(int) - np.asarray(goal)).mean() < 8
+    image, status, _, found = client.predict(None, 7, False, 20, 2, 0.05, 64, "dcgan-faces",
+                                             api_name="/progan_project")  # fmt: skip
+    assert status.startswith("PSNR ") and np.load(found).shape == (100,)
+    again = client.predict(handle_file(found), "dcgan-faces", api_name="/progan_render")
+    with Image.open(image) as pair, Image.open(again) as rendered:
+        result = np.asarray(pair.crop((pair.width // 2, 0, pair.width, pair.height)))[:, 16:]
+        assert np.abs(np.asarray(rendered)[:, 16:].astype(int) - result.astype(int)).mean() < 0.5
+    with pytest.raises(AppError, match="the model expects 512"):  # a DCGAN latent is not a ProGAN one
+        client.predict(handle_file(npy), "progan-faces", api_name="/progan_render")
+    link = client.predict(3, handle_file(npy), 0, 1, 150, 25, "slerp", None, None, 7, 200, 8, 0.05, 256,
+                          "dcgan-faces", api_name="/progan_share_link")  # fmt: skip
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(link).query))
+    assert query["model"] == "dcgan-faces"
+    assert np.array_equal(share.latent_from_text(query["latent"], z_dim=100).numpy(), expected)
+
+
 COMBO, NAIVE = "Siamese GAN, Combo-trained", "Siamese GAN, naive tiles (baseline)"
 WHOLE_PHOTO, EACH_TILE = "Whole photo (seamless tiles)", "Each tile its own (plain tiles)"
 

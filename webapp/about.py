@@ -27,6 +27,9 @@ METHODS = [
      "[arXiv:1710.10196](https://arxiv.org/abs/1710.10196); trained with DiffAugment: Zhao et al., NeurIPS "
      "2020, [arXiv:2006.10738](https://arxiv.org/abs/2006.10738); slerp: White, *Sampling Generative "
      "Networks*, 2016, [arXiv:1609.04468](https://arxiv.org/abs/1609.04468)"),
+    ("DCGAN", "the faces tab's baseline: the same faces, latent tools and search from a generator trained at "
+     "one resolution, without progressive growing", "Radford, Metz & Chintala, *Unsupervised Representation "
+     "Learning with Deep Convolutional GANs*, ICLR 2016, [arXiv:1511.06434](https://arxiv.org/abs/1511.06434)"),
 ]  # fmt: skip
 MAGENTA = ("Magenta arbitrary stylization", "fast feed-forward style transfer for any style image",
            "Ghiasi et al., *Exploring the Structure of a Real-time, Arbitrary Neural Artistic Stylization "
@@ -52,8 +55,8 @@ def text() -> str:
         "",
         "### Data and licences",
         "",
-        "Code: MIT. The weights carry their training data's terms, stated in each model card: the face model "
-        "was trained on CelebA (non-commercial research use only); the Van Gogh paintings of `vangogh2photo` "
+        "Code: MIT. The weights carry their training data's terms, stated in each model card: the face models "
+        "were trained on CelebA (non-commercial research use only); the Van Gogh paintings of `vangogh2photo` "
         "are public domain, its Flickr photos have no recorded licence. Example images: authors and licences "
         "in `examples/ATTRIBUTION.md` (CC0, CC BY 4.0, GPL-2+).",
         "",
