@@ -5,7 +5,7 @@
 
 f is the frozen VGG19 up to relu4_1 (the Caffe weights of the NST tab, through
 :func:`stylegan_lib.vgg.load_vgg19`, with their own input convention), g the decoder that
-mirrors it (nearest upsampling, reflection-padded 3x3 convolutions, no normalisation).
+mirrors it (nearest or bilinear upsampling, reflection-padded 3x3 convolutions, no normalisation).
 Training (``adain_train.py``) minimises ``L_c + style_weight * L_s`` where, as in the authors'
 reference code, L_c = MSE(f(g(t)), t) and L_s = sum over relu1_1..relu4_1 of
 MSE(mu(phi_i(g(t))), mu(phi_i(s))) + MSE(sigma(...), sigma(...)), with every layer in units of
@@ -57,6 +57,11 @@ class AdaINConfig:
     width: int = 64  # decoder channels at full resolution (paper: 64; widths w, 2w, 4w mirror VGG's 64-128-256)
     vgg_weights: str = "caffe"  # the encoder (the input the decoder was trained on)
     eps: float = 1e-5  # added to the content variance in AdaIN and to variances in the style loss
+    upsample: str = "nearest"  # the decoder's three 2x upsamplings: nearest (the paper's) or bilinear
+
+    def __post_init__(self):
+        if self.upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {list(UPSAMPLING)}, got {self.upsample!r}")
 
     def to_dict(self) -> dict:
         return {"architecture": "adain-decoder", **asdict(self)}
@@ -64,6 +69,17 @@ class AdaINConfig:
     @classmethod
     def from_dict(cls, d: dict) -> AdaINConfig:
         return config_from_dict(cls, d, architecture="adain-decoder")
+
+
+# Nearest upsampling copies each feature into a 2x2 block, and the 3x3 convolutions after it can
+# print that block as a 2-, 4- and 8-px grid (Odena et al. 2016, "Deconvolution and checkerboard
+# artifacts"); bilinear interpolation leaves no block to print. Neither has weights, so a decoder
+# trained with one loads with the other and can be fine-tuned with it (adain_train's ``init``).
+UPSAMPLING = ("nearest", "bilinear")
+
+
+def _upsample(mode: str) -> nn.Upsample:
+    return nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
 
 
 def _conv(c_in: int, c_out: int, *, relu: bool = True) -> list[nn.Module]:
@@ -74,18 +90,19 @@ def _conv(c_in: int, c_out: int, *, relu: bool = True) -> list[nn.Module]:
 class Decoder(nn.Module):
     """relu4_1 features [N, 512, h, w], h, w >= 2 -> image [N, 3, 8h, 8w] (about [0, 1]; not clamped).
 
-    The paper's decoder, VGG19 conv4_1..conv1_1 mirrored: pooling -> nearest upsampling.
+    The paper's decoder, VGG19 conv4_1..conv1_1 mirrored: pooling -> upsampling (``config.upsample``).
     """
 
     def __init__(self, config: AdaINConfig):
         super().__init__()
         self.config = config
         w = config.width
+        up = lambda: _upsample(config.upsample)  # noqa: E731
         self.layers = nn.Sequential(
-            *_conv(512, 4 * w), nn.Upsample(scale_factor=2, mode="nearest"),  # conv4_1 mirror, 1/8 -> 1/4
+            *_conv(512, 4 * w), up(),  # conv4_1 mirror, 1/8 -> 1/4
             *_conv(4 * w, 4 * w), *_conv(4 * w, 4 * w), *_conv(4 * w, 4 * w),  # conv3_4..3_2
-            *_conv(4 * w, 2 * w), nn.Upsample(scale_factor=2, mode="nearest"),  # conv3_1, 1/4 -> 1/2
-            *_conv(2 * w, 2 * w), *_conv(2 * w, w), nn.Upsample(scale_factor=2, mode="nearest"),  # conv2_x
+            *_conv(4 * w, 2 * w), up(),  # conv3_1, 1/4 -> 1/2
+            *_conv(2 * w, 2 * w), *_conv(2 * w, w), up(),  # conv2_x
             *_conv(w, w), *_conv(w, 3, relu=False),  # conv1_2, conv1_1
         )  # fmt: skip
 

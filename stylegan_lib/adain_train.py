@@ -10,7 +10,9 @@ would otherwise drown 900 photos); style crops are drawn from all style images p
 
 The run folder gets ``model.safetensors`` + ``config.json`` (the decoder: what ships),
 ``train_state.*`` (exact resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (rows:
-content, style, result). ``time_limit_s`` ends the run cleanly with a checkpoint.
+content, style, result). ``time_limit_s`` ends the run cleanly with a checkpoint. ``init`` starts
+a new run from trained decoder weights: a fine-tune, e.g. of a nearest-upsampling decoder with
+``model.upsample="bilinear"`` (upsampling has no weights; every other model field must match).
 
 Under ``torchrun`` the run is data-parallel (:mod:`stylegan_lib.distributed`): ``batch`` is the
 global batch of content and of style crops, split across the ranks; the decoder is in
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -52,11 +54,12 @@ class AdaINTrainConfig:
     style_weight: float = 10.0  # the paper's lambda
     seed: int = 0
     device: str = "cpu"
-    bf16: bool = False  # autocast to bfloat16 (CUDA)
+    bf16: bool = False  # autocast to bfloat16 (CUDA, or a CPU with AMX / AVX-512 bf16)
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
     time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
+    init: str | None = None  # a new run starts from these decoder weights (folder or .safetensors; any upsample)
     model: adain.AdaINConfig = field(default_factory=adain.AdaINConfig)
 
 
@@ -118,6 +121,11 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
         style_sampler.load_state_dict(state["style_sampler"])
         torch.set_rng_state(state["torch_rng"])
         step, elapsed = state["step"], state["elapsed"]
+    elif config.init is not None:  # a fine-tune: the lr schedule and step count start afresh
+        start, start_config = adain.load_decoder(path=config.init)
+        if replace(start_config, upsample=config.model.upsample) != config.model:  # upsampling has no weights
+            raise ValueError(f"init {config.init} has another model config: {start_config} (run: {config.model})")
+        decoder.load_state_dict(start.state_dict())
 
     def save() -> None:
         state = {
@@ -129,7 +137,9 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
         }
         checkpointing.save_state(out, state)
         info = {"trained_steps": step, "train_seconds": round(elapsed)}
-        checkpointing.save_model(out, decoder, {**config.model.to_dict(), **info})
+        if config.init is not None:
+            info["init"] = config.init  # trained_steps counts the steps after it
+        checkpointing.save_model(out, decoder, config.model.to_dict(), training=info)
 
     decoder_train = world.wrap(decoder)  # DDP (the decoder itself on one process)
     autocast = (

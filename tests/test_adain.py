@@ -260,3 +260,35 @@ def test_bfloat16_runs_and_stays_close_to_float32(vgg, decoder, photo, painting)
     out16 = adain.stylize_adain(photo, painting, decoder=decoder16, encoder=vgg16, dtype=torch.bfloat16, **kw)
     assert out16.dtype == torch.float32
     assert (out16 - out32).abs().mean() < 3 / 255
+
+
+def test_upsampling_is_a_config_field_without_weights():
+    """The shipped config.json (no "upsample" key) reads as nearest; a bilinear decoder takes the same
+    weights strictly and computes the written-out chain of convolutions with bilinear 2x resizes."""
+    import json
+    from pathlib import Path
+
+    import torch.nn.functional as F
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "adain-decoder" / "config.json"
+    assert "upsample" not in json.loads(shipped.read_text())
+    assert adain.AdaINConfig.from_dict(json.loads(shipped.read_text())).upsample == "nearest"
+    bilinear = adain.AdaINConfig(width=8, upsample="bilinear")
+    assert adain.AdaINConfig.from_dict(bilinear.to_dict()) == bilinear
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        adain.AdaINConfig(upsample="bicubic")
+
+    torch.manual_seed(0)
+    near = adain.Decoder(TINY).eval()
+    bil = adain.Decoder(bilinear).eval()
+    bil.load_state_dict(near.state_dict())  # strict: the same parameters
+    x = torch.randn(1, 512, 5, 7)
+    out, convs = x, [m for m in near.layers if isinstance(m, torch.nn.Conv2d)]
+    for i, conv in enumerate(convs):  # conv4_1 mirror .. conv1_1: upsample after the 1st, 5th and 7th
+        out = conv(F.pad(out, (1, 1, 1, 1), mode="reflect"))
+        out = out if i == len(convs) - 1 else out.relu()
+        if i in (0, 4, 6):
+            out = F.interpolate(out, scale_factor=2, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        assert torch.allclose(bil(x), out, atol=1e-5)
+        assert (near(x) - out).abs().max() > 1e-3  # nearest is another function of the same weights
