@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
+from .cuda_graphs import graphed_step
 from .files import atomic_write
 from .images import pil_to_tensor, tensor_to_pil
 from .precision import autocast_context, check_autocast
@@ -236,7 +237,7 @@ def closest_latent(
                 f"target is {list(target.shape[1:])} but G makes {list(image.shape[1:])}: "
                 "use prepare_target(image, resolution=...)"
             )
-        advance = _graphed(step, z, optimizer) if use_graph and steps > 0 else step
+        advance = graphed_step(step, z, optimizer) if use_graph and steps > 0 else step
         done = steps
         for i in range(steps + 1):
             if i < steps:
@@ -297,37 +298,6 @@ def _render(G: nn.Module, z: torch.Tensor, autocast: torch.dtype | None) -> torc
 def _objective(image: torch.Tensor, target: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """The ProGAN article's loss per candidate: L1 sum in [0, 1] plus | |z| - sqrt(z_dim) |: [K]."""
     return (image - target).abs().flatten(1).sum(1) + (z.norm(dim=1) - math.sqrt(z.shape[1])).abs()
-
-
-def _graphed(step: Callable[[], tuple], z: torch.Tensor, optimizer: torch.optim.Optimizer) -> Callable[[], tuple]:
-    """``step`` captured in a CUDA graph; returns a function that replays it and gives its outputs.
-
-    Three warm-up steps on a side stream allocate z.grad and Adam's state (the graph needs them
-    to exist), then z and the optimiser state are put back as they were, so the search starts
-    where the eager loop would.
-    """
-    z0 = z.detach().clone()
-    side = torch.cuda.Stream(device=z.device)
-    side.wait_stream(torch.cuda.current_stream(z.device))
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step()
-    torch.cuda.current_stream(z.device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        outputs = step()
-    with torch.no_grad():
-        z.copy_(z0)
-        for state in optimizer.state.values():
-            for value in state.values():
-                if torch.is_tensor(value):
-                    value.zero_()  # Adam: step count and both moments, as before its first step
-
-    def replay() -> tuple:
-        graph.replay()
-        return outputs
-
-    return replay
 
 
 def prepare_target(
