@@ -12,7 +12,8 @@ L-BFGS, noise init, coarse-to-fine scales, luminance-only transfer (colour prese
 Gatys et al. 2016 "Preserving Color in Neural Artistic Style Transfer"), style scale,
 several style images blended by weight, a seed, and early stop through the callback.
 ``autocast=torch.bfloat16`` runs VGG19 in bfloat16 (precision.py): the Gram matrices, losses
-and the optimised image stay float32.
+and the optimised image stay float32. On CUDA the whole Adam step (VGG19 forward, losses,
+backward, Adam, clip) is captured once in a CUDA graph and replayed (``cuda_graph``, cuda_graphs.py).
 
 Tensors: images are [1, 3, H, W], RGB, range [0, 1].
 """
@@ -28,6 +29,7 @@ import torch
 
 from . import losses
 from .colour import luminance, match_luminance, with_content_colors
+from .cuda_graphs import graphed_step
 from .images import fit_shape, fit_size, resize
 from .precision import check_autocast
 from .vgg import VGG19Features, load_vgg19, min_input_side
@@ -165,6 +167,7 @@ def stylize(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     autocast: torch.dtype | None = None,
+    cuda_graph: bool | None = None,
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """Stylise ``content`` [1, 3, H, W] in [0, 1] with ``style`` (one image or several).
@@ -177,10 +180,22 @@ def stylize(
     True to stop early; the result so far is returned. Returns [1, 3, h, w] in [0, 1].
     ``autocast`` (precision.py; e.g. ``torch.bfloat16``): VGG19 runs under torch.autocast in
     that dtype; Gram matrices, losses, the image and Adam's state stay in ``dtype``.
+
+    ``cuda_graph`` (default: on for a CUDA ``device`` with Adam and one scale): each scale's Adam
+    step (VGG19 forward, losses, backward to the image, Adam, the clip to [0, 1]) is captured once
+    in a CUDA graph after three warm-up steps and replayed (cuda_graphs.py), which removes the
+    launch overhead of VGG19's kernels. It is the eager loop's computation; results differ only
+    by floating point (Adam's capturable arithmetic; cuDNN may choose other algorithms). With
+    ``num_scales`` > 1, True captures a graph per scale (default off: each capture costs three
+    extra steps). L-BFGS always runs eagerly: its line search and convergence tests read values
+    on the host and its history grows step by step, so no fixed graph replays it; True with
+    L-BFGS or off CUDA is a ValueError. Without a callback the loop never waits for the GPU
+    until the end.
     """
     styles = [style] if isinstance(style, torch.Tensor) else list(style)
     _check_inputs(content, styles, optimizer=optimizer, init=init, steps=steps, style_scale=style_scale)
     check_autocast(autocast, dtype)
+    use_graph = _use_cuda_graph(cuda_graph, device=device, optimizer=optimizer, num_scales=num_scales)
     blend = _normalised_blend(style_blend, len(styles))
     sides = scale_sides(size=size, num_scales=num_scales, scale_ratio=scale_ratio)
     sizes = [fit_size(content, side) for side in sides]  # as scale_sizes
@@ -219,7 +234,7 @@ def stylize(
         objective = _Objective(vgg, content_layers, style_layers, content_targets, style_targets,
                                content_weight, style_weight, tv_weight, autocast)  # fmt: skip
         report = functools.partial(reporter, image, scale, (h, w))
-        run = _run_adam if optimizer == "adam" else _run_lbfgs
+        run = functools.partial(_run_adam, cuda_graph=use_graph) if optimizer == "adam" else _run_lbfgs
         try:
             run(image, objective, report, steps=steps, lr=lr)
         except _Stop:
@@ -291,21 +306,57 @@ class _Reporter:
         self.step += 1
         if self.callback is None:
             return
+        # copies, read now: a CUDA graph's next replay overwrites the image and the loss tensors in place
         current = with_content_colors(image.detach().clamp(0, 1), self.content, self.preserve_colors)
         values = [float(v) for v in (loss.detach(), *parts)]  # one device sync per reported step
         if self.callback(NSTProgress(self.step, self.total, scale, self.num_scales, size, *values, current)):
             raise _Stop
 
 
-def _run_adam(image, objective, report, *, steps: int, lr: float | None) -> None:
-    opt = torch.optim.Adam([image], lr=0.02 if lr is None else lr, betas=(0.99, 0.999), eps=0.1)
-    for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
+def _use_cuda_graph(cuda_graph: bool | None, *, device: torch.device | str, optimizer: str, num_scales: int) -> bool:
+    """Whether :func:`stylize` replays its Adam step as a CUDA graph; ValueError for a True it cannot honour."""
+    on_cuda = torch.device(device).type == "cuda"
+    if cuda_graph is None:
+        return on_cuda and optimizer == "adam" and num_scales == 1
+    if cuda_graph and optimizer != "adam":
+        raise ValueError(
+            f"cuda_graph=True needs optimizer='adam', got {optimizer!r}: L-BFGS's line search reads values on the "
+            "host, so its steps cannot be captured in a CUDA graph"
+        )
+    if cuda_graph and not on_cuda:
+        raise ValueError(f"cuda_graph=True needs a CUDA device, got device={str(device)!r}")
+    return bool(cuda_graph)
+
+
+def _adam(image: torch.Tensor, lr: float | None, *, capturable: bool = False) -> torch.optim.Adam:
+    """The source article's Adam (lr 0.02, beta1 0.99, eps 0.1) over the image; ``capturable``:
+    its step count on the device, as a CUDA graph needs."""
+    return torch.optim.Adam([image], lr=0.02 if lr is None else lr, betas=(0.99, 0.999), eps=0.1, capturable=capturable)
+
+
+def _adam_step(image: torch.Tensor, objective: _Objective, opt: torch.optim.Optimizer) -> Callable[[], tuple]:
+    """One Adam step as a function of static tensors, run as it is by the eager loop and captured
+    by a CUDA graph: the objective at the image, backward, Adam, the clip to [0, 1] in place.
+    Returns the loss and its three parts (unweighted) at the image before the step."""
+
+    def step() -> tuple[torch.Tensor, ...]:
+        opt.zero_grad(set_to_none=False)  # one gradient tensor, overwritten: the same numbers as a fresh one
         loss, parts = objective(image)
         loss.backward()
         opt.step()
         with torch.no_grad():
             image.clamp_(0, 1)
+        return loss.detach(), *parts
+
+    return step
+
+
+def _run_adam(image, objective, report, *, steps: int, lr: float | None, cuda_graph: bool = False) -> None:
+    opt = _adam(image, lr, capturable=cuda_graph)
+    step = _adam_step(image, objective, opt)
+    advance = graphed_step(step, image, opt) if cuda_graph else step
+    for _ in range(steps):
+        loss, *parts = advance()
         report(loss, parts)
 
 
