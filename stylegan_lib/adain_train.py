@@ -31,7 +31,7 @@ import torch
 from . import adain, checkpointing, distributed
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
-from .training import RunLog, TrainProgress, sample_grid
+from .training import RunLog, TrainProgress, restore_run, sample_grid, save_run
 from .vgg import load_vgg19
 
 LOG_FIELDS = ("step", "loss", "loss_content", "loss_style", "lr", "seconds")
@@ -109,17 +109,12 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
         decoder = decoder.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(decoder.parameters(), lr=config.lr)
 
+    # what a checkpoint holds and a resume restores (with the torch RNG)
+    parts = {"decoder": decoder, "opt": opt, "content_samplers": content_samplers, "style_sampler": style_sampler}
     step, elapsed = 0, 0.0
     state = checkpointing.load_state(out)
     if state is not None:
-        if state["config"]["model"] != asdict(config.model):
-            raise ValueError(f"{out} holds a run with another model config: {state['config']['model']}")
-        decoder.load_state_dict(state["decoder"])
-        opt.load_state_dict(state["opt"])
-        for sampler, s in zip(content_samplers, state["content_samplers"], strict=True):
-            sampler.load_state_dict(s)
-        style_sampler.load_state_dict(state["style_sampler"])
-        torch.set_rng_state(state["torch_rng"])
+        restore_run(out, state, parts, model=asdict(config.model))
         step, elapsed = state["step"], state["elapsed"]
     elif config.init is not None:  # a fine-tune: the lr schedule and step count start afresh
         start, start_config = adain.load_decoder(path=config.init)
@@ -128,24 +123,19 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
         decoder.load_state_dict(start.state_dict())
 
     def save() -> None:
-        state = {
-            "decoder": decoder.state_dict(),
-            "opt": opt.state_dict(),
-            "content_samplers": [s.state_dict() for s in content_samplers],
-            "style_sampler": style_sampler.state_dict(),
-            **{"torch_rng": torch.get_rng_state(), "step": step, "elapsed": elapsed, "config": asdict(config)},
-        }
-        checkpointing.save_state(out, state)
+        counters = {"step": step, "elapsed": elapsed, "config": asdict(config)}
         info = {"trained_steps": step, "train_seconds": round(elapsed)}
         if config.init is not None:
             info["init"] = config.init  # trained_steps counts the steps after it
-        checkpointing.save_model(out, decoder, config.model.to_dict(), training=info)
+        save_run(out, parts, counters=counters, shipped=decoder, model=config.model.to_dict(), training=info)
 
     decoder_train = world.wrap(decoder)  # DDP (the decoder itself on one process)
     autocast = (
         torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     )
-    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, enabled=world.main) as run:
+    with RunLog(
+        out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, world=world, steps=config.steps
+    ) as run:
         while step < config.steps:
             content = world.shard(_content_batch(content_samplers, config.batch)).to(device)  # [n, 3, crop, crop]
             style = world.shard(style_sampler.sample(config.batch)).to(device)
@@ -163,23 +153,17 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
             step += 1
             elapsed = run.elapsed
 
-            stop = False
-            if step % config.log_every == 0 or step == config.steps:
+            if run.due(step, config.log_every):
                 values = world.mean([loss, l_c, l_s])  # over the ranks
                 losses = dict(zip(LOG_FIELDS[1:4], values, strict=True))
                 run.write([step, *(f"{v:.6g}" for v in values), f"{lr:.6g}", round(elapsed, 1)])
-                if world.main and callback is not None:
-                    stop = bool(callback(TrainProgress(step, config.steps, losses)))
-                if world.decide(stop):
+                if run.report(callback, TrainProgress(step, config.steps, losses)):
                     break
-            if world.main and (step % config.sample_every == 0 or step == config.steps):
+            if world.main and run.due(step, config.sample_every):
                 rows = [content[:4], style[:4], result[:4].detach().clamp(0, 1)]
                 save_png(sample_grid([r.float().cpu() for r in rows]), run.sample_path(step))
             if world.main and step % config.checkpoint_every == 0:
                 save()
-            if world.decide(run.out_of_time()):
+            if run.out_of_time():
                 break
-    if world.main:
-        save()
-    world.barrier()  # every rank returns once the run folder is written
-    return out / "model.safetensors"
+        return run.finish(save)

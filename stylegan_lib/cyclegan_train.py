@@ -42,7 +42,7 @@ from .cyclegan import (
 )
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
-from .training import RunLog, TrainProgress, sample_grid
+from .training import RunLog, TrainProgress, restore_run, sample_grid, save_run
 
 LOG_FIELDS = (
     *("step", "loss_g_ab", "loss_g_ba", "loss_cycle_a", "loss_cycle_b", "loss_idt_a", "loss_idt_b"),
@@ -105,33 +105,21 @@ def train_cyclegan(
     pool_a = HistoryPool(config.pool_size, seed=config.seed + 2)  # translations B -> A shown to D_A
     pool_b = HistoryPool(config.pool_size, seed=config.seed + 3)  # translations A -> B shown to D_B
 
+    # what a checkpoint holds and a resume restores (with the torch RNG); the pools are restored below, on the device
+    parts = {**nets, "opt_g": opt_g, "opt_d": opt_d, "sampler_a": sampler_a, "sampler_b": sampler_b}
     step, elapsed = 0, 0.0
     state = checkpointing.load_state(out)
     if state is not None:
-        if state["config"]["model"] != asdict(config.model):
-            raise ValueError(f"{out} holds a run with another model config: {state['config']['model']}")
-        for k, m in nets.items():
-            m.load_state_dict(state[k])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        sampler_a.load_state_dict(state["sampler_a"])
-        sampler_b.load_state_dict(state["sampler_b"])
+        restore_run(out, state, parts, model=asdict(config.model))
         for pool, key in ((pool_a, "pool_a"), (pool_b, "pool_b")):
             pool.load_state_dict({**state[key], "images": [t.to(device) for t in state[key]["images"]]})
-        torch.set_rng_state(state["torch_rng"])
         step, elapsed = state["step"], state["elapsed"]
 
     def save() -> None:
-        state = {
-            **{k: m.state_dict() for k, m in nets.items()},
-            **{"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()},
-            **{"sampler_a": sampler_a.state_dict(), "sampler_b": sampler_b.state_dict()},
-            **{"pool_a": pool_a.state_dict(), "pool_b": pool_b.state_dict()},
-            **{"torch_rng": torch.get_rng_state(), "step": step, "elapsed": elapsed, "config": asdict(config)},
-        }
-        checkpointing.save_state(out, state)
+        counters = {"step": step, "elapsed": elapsed, "config": asdict(config)}
         info = {"direction": "A->B", "trained_steps": step, "train_seconds": round(elapsed), "crop": config.crop}
-        checkpointing.save_model(out, G_AB, {**config.model.to_dict(), **info})
+        saved = {**parts, "pool_a": pool_a, "pool_b": pool_b}
+        save_run(out, saved, counters=counters, shipped=G_AB, model=config.model.to_dict(), training=info)
 
     def save_samples(path: Path) -> None:
         with torch.no_grad(), autocast:
@@ -145,7 +133,9 @@ def train_cyclegan(
     use_bf16 = config.bf16 and device.type == "cuda"
     autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
     zero = torch.zeros((), device=device)
-    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, enabled=world.main) as run:
+    with RunLog(
+        out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, world=world, steps=config.steps
+    ) as run:
         while step < config.steps:
             lr = learning_rate(step, lr=config.lr, steps=config.steps, decay_start=decay_start)
             for group in (*opt_g.param_groups, *opt_d.param_groups):
@@ -185,22 +175,16 @@ def train_cyclegan(
             step += 1
             elapsed = run.elapsed
 
-            stop = False
-            if step % config.log_every == 0 or step == config.steps:
+            if run.due(step, config.log_every):
                 values = world.mean([l_g_ab, l_g_ba, l_cyc_a, l_cyc_b, l_idt_a, l_idt_b, l_d_a, l_d_b])  # over ranks
                 losses = dict(zip(LOG_FIELDS[1:-2], (round(v, 5) for v in values), strict=True))
                 run.write([step, *losses.values(), f"{lr:.3g}", round(elapsed, 1)])
-                if world.main and callback is not None:
-                    stop = bool(callback(TrainProgress(step, config.steps, losses)))
-                if world.decide(stop):
+                if run.report(callback, TrainProgress(step, config.steps, losses)):
                     break
-            if world.main and (step % config.sample_every == 0 or step == config.steps):
+            if world.main and run.due(step, config.sample_every):
                 save_samples(run.sample_path(step))
             if world.main and step % config.checkpoint_every == 0:
                 save()
-            if world.decide(run.out_of_time()):
+            if run.out_of_time():
                 break
-    if world.main:
-        save()
-    world.barrier()  # every rank returns once the run folder is written
-    return out / "model.safetensors"
+        return run.finish(save)

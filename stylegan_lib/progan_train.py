@@ -63,7 +63,7 @@ from .augment import diff_augment, parse_policy
 from .data import list_images
 from .images import save_png
 from .progan import DCGANConfig, ProGANConfig
-from .training import RunLog, recalibrate_batch_norm, update_ema
+from .training import RunLog, recalibrate_batch_norm, restore_run, save_run, update_ema
 from .vgg import load_vgg19
 
 BN_CALIBRATION = 512  # latents whose activations set a shipped DCGAN's batch-norm statistics
@@ -385,31 +385,26 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
     def shipped() -> nn.Module:  # G_ema as written and sampled: the DCGAN's batch norms recomputed for its weights
         return recalibrate_batch_norm(G_ema, calibration_z, batch=64)
 
+    # what a checkpoint holds and a resume restores (with the torch RNG); None: a discriminator the run has not.
+    # D_feat: the heads, not VGG19. The DiffAugment RNG is restored below, on its own.
+    parts = {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g, "opt_d": opt_d, "D_feat": FD, "opt_feat": opt_f,
+             "data": data, "noise_rng": noise}  # fmt: skip
     step, shown, elapsed = 0, 0, 0.0
     state = checkpointing.load_state(out)
     if state is not None:
-        if state["model"] != model.to_dict():
-            raise ValueError(f"{out} holds a run with another model config: {state['model']}")
         if ("D" in state) != (D is not None) or ("D_feat" in state) != (FD is not None):
             have = [k for k in ("D", "D_feat") if k in state]
             raise ValueError(f"{out} holds a run with other discriminators ({have}): check d_pixel and d_backbone")
-        for module, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d"),
-                            (FD, "D_feat"), (opt_f, "opt_feat")):  # fmt: skip
-            if module is not None:
-                module.load_state_dict(state[key])
-        data.load_state_dict(state["data"])
-        noise.set_state(state["noise_rng"])
+        restore_run(out, state, parts, model=model.to_dict())
         if "augment_rng" in state:  # runs saved before augment.py have none
             aug_rng.set_state(state["augment_rng"])
-        torch.set_rng_state(state["torch_rng"])
         step, shown, elapsed = state["step"], state["images_shown"], state["elapsed"]
     elif FD is not None:  # a new run: the feature scales from (up to) 256 training faces, no RNG drawn
         FD.calibrate(data.images[:256].float().div(127.5).sub(1).to(device))
 
-    def info() -> dict:  # what config.json says of the G_ema it sits beside
+    def info() -> dict:  # what config.json says of the training of the G_ema it sits beside
         stage, alpha = position(phases, shown)
         return {
-            **model.to_dict(),
             **{"images_shown": shown, "train_steps": step, "train_seconds": round(elapsed)},
             **{"final_stage": stage, "final_alpha": alpha, "complete": shown >= total},
             **{"train_data": Path(config.data).name, "crop_box": config.crop_box, "ema_beta": config.ema_beta},
@@ -422,15 +417,10 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
         }
 
     def save() -> None:
-        modules = {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g, "opt_d": opt_d, "D_feat": FD, "opt_feat": opt_f}
-        checkpointing.save_state(out, {
-            **{k: m.state_dict() for k, m in modules.items() if m is not None},  # D_feat: the heads, not VGG19
-            **{"data": data.state_dict(), "noise_rng": noise.get_state(), "torch_rng": torch.get_rng_state()},
-            "augment_rng": aug_rng.get_state(),
-            **{"step": step, "images_shown": shown, "elapsed": elapsed, "model": model.to_dict()},
-            "config": {k: v for k, v in asdict(config).items() if k != "model"},
-        })  # fmt: skip
-        checkpointing.save_model(out, shipped(), info())
+        counters = {"step": step, "images_shown": shown, "elapsed": elapsed, "model": model.to_dict(),
+                    "config": {k: v for k, v in asdict(config).items() if k != "model"}}  # fmt: skip
+        save_run(out, {**parts, "augment_rng": aug_rng}, counters=counters, shipped=shipped(), model=model.to_dict(),
+                 training=info())  # fmt: skip
 
     # DDP wrappers, each called only in its own step; a stage leaves the other stages' weights unused
     unused = isinstance(model, ProGANConfig)
@@ -443,7 +433,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     zero = torch.zeros((), device=device)
     d_real = d_fake = f_real = f_fake = zero  # logged as 0 for a discriminator the run does not have
-    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, enabled=world.main) as run:
+    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, world=world) as run:
         while shown < total:
             k, alpha = position(phases, shown)
             kw = {"stage": k, "alpha": alpha}  # the DCGAN takes its one stage, alpha 1
@@ -506,16 +496,14 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             elapsed = run.elapsed
 
             # the schedule or the time limit (rank 0's clock) ends the run here
-            last = shown >= total or world.decide(run.out_of_time())
+            last = shown >= total or run.out_of_time()
             stopped = False
-            if step % config.log_every == 0 or last:
+            if run.due(step, config.log_every, last=last):
                 values = (loss_d, loss_g, penalty, d_real.mean(), d_fake.mean(), f_real.mean(), f_fake.mean())
                 losses = dict(zip(LOG_FIELDS[5:-1], (round(v, 5) for v in world.mean(values)), strict=True))
                 run.write([step, round(shown / 1000, 3), k, round(alpha, 4), n, *losses.values(), round(elapsed, 1)])
-                if world.main and callback is not None:
-                    stopped = bool(callback(TrainProgress(step, shown, total, k, alpha, losses)))
-                stopped = world.decide(stopped)
-            if world.main and (step % config.sample_every == 0 or last or stopped):  # the shipped G_ema's grid
+                stopped = run.report(callback, TrainProgress(step, shown, total, k, alpha, losses))
+            if world.main and run.due(step, config.sample_every, last=last or stopped):  # the shipped G_ema's grid
                 G_ship = shipped()
                 with torch.no_grad():
                     images = torch.cat([G_ship(z, **kw).float().cpu() for z in fixed_z.split(16)])
@@ -527,8 +515,6 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
                 save()
             crossed = snapshot_every and shown // snapshot_every > (shown - n) // snapshot_every  # a multiple
             if world.main and crossed:
-                checkpointing.save_model(out / "snapshots" / f"images{shown:09d}", shipped(), info())
-    if world.main:
-        save()
-    world.barrier()  # every rank returns once the run folder is written
-    return out / "model.safetensors"
+                snapshot = out / "snapshots" / f"images{shown:09d}"
+                checkpointing.save_model(snapshot, shipped(), model.to_dict(), training=info())
+        return run.finish(save)

@@ -58,7 +58,7 @@ from .siamese import (
     vgg19_features,
 )
 from .tiling import combo, cut_tiles, stitch_tiles
-from .training import RunLog, TrainProgress, sample_grid, update_ema
+from .training import RunLog, TrainProgress, restore_run, sample_grid, save_run, update_ema
 from .vgg import load_vgg19
 
 LOG_FIELDS = (
@@ -155,18 +155,12 @@ def train_siamese(
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999))
 
+    # what a checkpoint holds and a resume restores (with the torch RNG); G_ema is restored below, on its own
+    parts = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "sampler_a": sampler_a, "sampler_b": sampler_b}
     step, elapsed = 0, 0.0
     state = checkpointing.load_state(out)
     if state is not None:
-        if state["config"]["model"] != asdict(config.model):
-            raise ValueError(f"{out} holds a run with another model config: {state['config']['model']}")
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        sampler_a.load_state_dict(state["sampler_a"])
-        sampler_b.load_state_dict(state["sampler_b"])
-        torch.set_rng_state(state["torch_rng"])
+        restore_run(out, state, parts, model=asdict(config.model))
         step, elapsed = state["step"], state["elapsed"]
     elif config.init_g is not None:
         start, start_config = load_generator(path=config.init_g)
@@ -181,17 +175,13 @@ def train_siamese(
             G_ema.load_state_dict(state["G_ema"])
 
     def save() -> None:
-        state = {
-            **{"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()},
-            **({"G_ema": G_ema.state_dict()} if G_ema is not None else {}),
-            **{"sampler_a": sampler_a.state_dict(), "sampler_b": sampler_b.state_dict()},
-            **{"torch_rng": torch.get_rng_state(), "step": step, "elapsed": elapsed, "config": asdict(config)},
-        }
-        checkpointing.save_state(out, state)
         info = {"trained_steps": step, "train_seconds": round(elapsed), "combo": config.combo}
         if G_ema is not None:
             info["ema_beta"] = config.ema_beta
-        checkpointing.save_model(out, G if G_ema is None else G_ema, {**config.model.to_dict(), **info})
+        counters = {"step": step, "elapsed": elapsed, "config": asdict(config)}
+        shipped = G if G_ema is None else G_ema
+        model = config.model.to_dict()
+        save_run(out, {**parts, "G_ema": G_ema}, counters=counters, shipped=shipped, model=model, training=info)
 
     # DDP wrappers, called only in their own step: D_train in D's step, G_train in G's (both steps
     # use the one forward of G). G's loss looks through the bare D, frozen: no D gradient, no all-reduce.
@@ -211,7 +201,9 @@ def train_siamese(
         torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     )
     zero = torch.zeros((), device=device)
-    with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, enabled=world.main) as run:
+    with RunLog(
+        out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, world=world, steps=config.steps
+    ) as run:
         while step < config.steps:
             a = sampler_a.sample(2 * config.batch)  # global [2N, 3, 2S, 2S]: A1 = a[:N], A2 = a[N:]
             a = torch.cat([world.shard(a[: config.batch]), world.shard(a[config.batch :])]).to(device)  # [2n, ...]
@@ -258,19 +250,16 @@ def train_siamese(
             step += 1
             elapsed = run.elapsed
 
-            stop = False
-            if step % config.log_every == 0 or step == config.steps:
+            if run.due(step, config.log_every):
                 with torch.no_grad():
                     cos = transformation_cosine(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
                 norms = [d_b.norm(dim=1).mean(), d_ab.detach().norm(dim=1).mean()]
                 values = world.mean([l_d1, l_d2, l_d3, l_spread, l_g1, l_g2, l_content, l_eq, cos, *norms])  # ranks
                 losses = dict(zip(LOG_FIELDS[1:-1], (round(v, 5) for v in values), strict=True))
                 run.write([step, *losses.values(), round(elapsed, 1)])
-                if world.main and callback is not None:
-                    stop = bool(callback(TrainProgress(step, config.steps, losses)))
-                if world.decide(stop):
+                if run.report(callback, TrainProgress(step, config.steps, losses)):
                     break
-            if world.main and (step % config.sample_every == 0 or step == config.steps):
+            if world.main and run.due(step, config.sample_every):
                 rows = [a[:6].float().cpu(), ab[:6].detach().float().cpu()]
                 if G_ema is not None:
                     with torch.no_grad(), autocast:
@@ -278,9 +267,6 @@ def train_siamese(
                 save_png(sample_grid(rows), run.sample_path(step))
             if world.main and step % config.checkpoint_every == 0:
                 save()
-            if world.decide(run.out_of_time()):
+            if run.out_of_time():
                 break
-    if world.main:
-        save()
-    world.barrier()  # every rank returns once the run folder is written
-    return out / "model.safetensors"
+        return run.finish(save)

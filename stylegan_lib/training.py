@@ -1,9 +1,19 @@
-"""What the training loops share: the run folder's log and clocks, progress, sample grids, EMA.
+"""What the training loops share: the run folder's state and log, clocks, progress, sample grids, EMA.
 
-Every trainer (siamese_train, cyclegan_train, adain_train, progan_train) keeps ``log.csv``
-appended across resumes, counts ``elapsed`` training time over all sessions (restored from
-the run state) and stops a session cleanly after ``time_limit_s`` of wall time. In a
-multi-process run (:mod:`stylegan_lib.distributed`) only rank 0's RunLog writes (``enabled``).
+Every trainer (siamese_train, cyclegan_train, adain_train, progan_train) keeps its loop explicit
+and leaves the bookkeeping around it to this module:
+
+* :func:`restore_run` / :func:`save_run`: the run state (``train_state.*``: the named parts,
+  i.e. modules, optimisers, samplers, RNGs, plus the torch RNG and the trainer's counters) and
+  what ships (``model.safetensors`` + ``config.json``, training info apart), so that a resumed
+  run continues bit for bit;
+* :class:`RunLog`: ``log.csv`` appended across resumes, ``elapsed`` training time over all
+  sessions, and the decisions of each step: log / sample / checkpoint now (:meth:`RunLog.due`),
+  stop at the callback's word (:meth:`RunLog.report`) or after ``time_limit_s`` of this
+  session's wall time (:meth:`RunLog.out_of_time`), the last checkpoint (:meth:`RunLog.finish`).
+
+In a multi-process run (:mod:`stylegan_lib.distributed`) only rank 0 writes files; the stop
+decisions are rank 0's, taken by every rank alike.
 """
 
 from __future__ import annotations
@@ -11,13 +21,16 @@ from __future__ import annotations
 import copy
 import csv
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from . import checkpointing
+from .distributed import World
 from .files import atomic_write
 
 
@@ -86,20 +99,94 @@ def recalibrate_batch_norm(G: nn.Module, latents: torch.Tensor, *, batch: int) -
     return G
 
 
-class RunLog:
-    """``out/log.csv`` (header written once, a row flushed per call) and the run's clocks.
+# ----------------------------------------------------------------------------- the run state
 
-    ``elapsed``: training seconds over every session, continuing from the resumed value;
-    ``out_of_time()``: this session has run longer than ``time_limit_s`` (None: never).
-    ``enabled=False`` (ranks other than 0): no file is opened and :meth:`write` does nothing.
+
+def _state_of(part: Any) -> Any:
+    if isinstance(part, torch.Generator):
+        return part.get_state()
+    if isinstance(part, (list, tuple)):
+        return [p.state_dict() for p in part]
+    return part.state_dict()
+
+
+def _load_into(part: Any, state: Any) -> None:
+    if isinstance(part, torch.Generator):
+        part.set_state(state)
+    elif isinstance(part, (list, tuple)):
+        for p, s in zip(part, state, strict=True):
+            p.load_state_dict(s)
+    else:
+        part.load_state_dict(state)
+
+
+def save_run(
+    out: Path,
+    parts: Mapping[str, Any],
+    *,
+    counters: Mapping[str, Any],
+    shipped: nn.Module,
+    model: dict,
+    training: dict,
+) -> None:
+    """Write a checkpoint of the run in ``out`` (rank 0's job).
+
+    ``train_state.*``: the state of each of ``parts`` (name -> module, optimiser, crop sampler,
+    history pool: its ``state_dict()``; a ``torch.Generator``: its ``get_state()``; a list: each
+    item's; None: a part this run does not have, left out), the torch RNG (``"torch_rng"``) and
+    ``counters`` (step, elapsed seconds, the train config: whatever the trainer restores).
+    ``model.safetensors`` + ``config.json``: ``shipped`` with ``model`` (its config's ``to_dict()``)
+    and ``training`` (what the run says of itself) under ``"training"``.
+    """
+    state = {name: _state_of(part) for name, part in parts.items() if part is not None}
+    checkpointing.save_state(out, {**state, "torch_rng": torch.get_rng_state(), **counters})
+    checkpointing.save_model(out, shipped, model, training=training)
+
+
+def restore_run(out: Path, state: Mapping[str, Any], parts: Mapping[str, Any], *, model: dict) -> None:
+    """Load a run state saved by :func:`save_run` into ``parts`` (as there; None parts are skipped)
+    and the torch RNG. ``model``: the model config the run must have been saved with, found at
+    ``state["model"]`` or in the train config at ``state["config"]["model"]`` (ValueError when another)."""
+    saved = state["model"] if "model" in state else state["config"]["model"]
+    if saved != model:
+        raise ValueError(f"{out} holds a run with another model config: {saved}")
+    missing = [name for name, part in parts.items() if part is not None and name not in state]
+    if missing:
+        raise ValueError(f"{out} holds a run without {missing}: it was trained with other options")
+    for name, part in parts.items():
+        if part is not None:
+            _load_into(part, state[name])
+    torch.set_rng_state(state["torch_rng"])
+
+
+# ----------------------------------------------------------------------------- the log, clocks and decisions
+
+
+class RunLog:
+    """``out/log.csv`` (header written once, a row flushed per call), the run's clocks and the
+    decisions of each step.
+
+    ``elapsed``: training seconds over every session, continuing from the resumed value.
+    ``world``: the training processes (:mod:`stylegan_lib.distributed`; default: this one alone);
+    on ranks other than 0 no file is opened and :meth:`write` does nothing, and every stop is rank
+    0's. ``steps``: the run's last step, which :meth:`due` always counts (None: the caller says).
     A run resumed by a trainer that logs other columns (a loss added since) gets its log rewritten
     once under the new header, old rows matched by column name and empty where they had none.
     """
 
     def __init__(
-        self, out: Path, fields: Sequence[str], *, elapsed: float, time_limit_s: float | None, enabled: bool = True
+        self,
+        out: Path,
+        fields: Sequence[str],
+        *,
+        elapsed: float,
+        time_limit_s: float | None,
+        world: World | None = None,
+        steps: int | None = None,
     ):
-        self.out, self.fields, self.time_limit_s, self.enabled = Path(out), tuple(fields), time_limit_s, enabled
+        self.out, self.fields, self.time_limit_s, self.steps = Path(out), tuple(fields), time_limit_s, steps
+        self.world = World() if world is None else world
+        self.enabled = self.world.main
         self._started = time.monotonic() - elapsed
         self._session_start = time.monotonic()
 
@@ -146,8 +233,28 @@ class RunLog:
     def elapsed(self) -> float:
         return time.monotonic() - self._started
 
+    def due(self, step: int, every: int, *, last: bool | None = None) -> bool:
+        """Whether ``step`` (counted from 1) is a multiple of ``every`` or the last one (``last``,
+        default: ``step == steps``): when to log, sample or write a checkpoint."""
+        return step % every == 0 or (step == self.steps if last is None else last)
+
+    def report(self, callback: Callable[[Any], bool | None] | None, progress: Any) -> bool:
+        """``callback(progress)`` on rank 0; whether it asked to stop, on every rank."""
+        stop = self.world.main and callback is not None and bool(callback(progress))
+        return self.world.decide(stop)
+
     def out_of_time(self) -> bool:
-        return self.time_limit_s is not None and time.monotonic() - self._session_start > self.time_limit_s
+        """This session has run longer than ``time_limit_s`` (None: never), by rank 0's clock, on every rank."""
+        late = self.time_limit_s is not None and time.monotonic() - self._session_start > self.time_limit_s
+        return self.world.decide(late)
+
+    def finish(self, save: Callable[[], None]) -> Path:
+        """The session's last checkpoint: ``save()`` on rank 0, then every rank waits for it.
+        Returns the path of the shipped weights."""
+        if self.world.main:
+            save()
+        self.world.barrier()  # every rank returns once the run folder is written
+        return self.out / "model.safetensors"
 
     def sample_path(self, step: int) -> Path:
         return self.out / "samples" / f"step_{step:06d}.png"

@@ -113,12 +113,13 @@ def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):
         return json.loads((tmp_path / "back" / name / "config.json").read_text())
 
     siamese = unpack("siamese")  # warm started from the shipped model, G_ema shipped
-    assert siamese["trained_steps"] == 2 and siamese["ema_beta"] == 0.999 and siamese["ngf"] == 32
+    assert siamese["training"]["trained_steps"] == 2 and siamese["training"]["ema_beta"] == 0.999
+    assert siamese["ngf"] == 32
     assert siamese["upsample"] == "bilinear"
     assert unpack("cyclegan")["upsample"] == "resize"
     info = unpack("progan")
-    assert info["img_resolution"] == 16 and info["crop_box"] == "" and info["complete"] is False
-    assert info["augment"] == "color,translation,cutout" and info["loss"] == "wgan-gp"
+    assert info["img_resolution"] == 16 and info["training"]["crop_box"] == "" and info["training"]["complete"] is False
+    assert info["training"]["augment"] == "color,translation,cutout" and info["loss"] == "wgan-gp"
     rows = json.loads((out / "progan_quality.json").read_text())["rows"]
     assert [(r["task"], r.get("targets")) for r in rows] == [
         ("jacobian", None), ("quality", "generated"), ("quality", "heldout")]  # fmt: skip

@@ -116,7 +116,7 @@ def test_progressive_run_visits_every_stage_and_ships_g_ema(faces, tmp_path):
     samples = sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())
     assert samples == [f"step_{s:06d}.png" for s in (4, 8, 12, 16, 18)]
 
-    info = json.loads((tmp_path / "run" / "config.json").read_text())
+    info = json.loads((tmp_path / "run" / "config.json").read_text())["training"]
     assert info["images_shown"] == 80 and info["final_stage"] == 2 and info["complete"] is True
     G, loaded = load_generator(path=tmp_path / "run")
     assert loaded == TINY and not any(p.requires_grad for p in G.parameters())
@@ -141,7 +141,7 @@ def test_resume_mid_fade_is_bit_identical(faces, tmp_path, loss, extra):
     model = replace(TINY, loss=loss)
     straight = train_progan(config(faces, tmp_path / "straight", model=model, **extra))
     train_progan(config(faces, tmp_path / "resumed", model=model, **extra), callback=lambda p: p.step == 4)
-    assert json.loads((tmp_path / "resumed" / "config.json").read_text())["final_alpha"] == 0.5
+    assert json.loads((tmp_path / "resumed" / "config.json").read_text())["training"]["final_alpha"] == 0.5
     resumed = train_progan(config(faces, tmp_path / "resumed", model=model, **extra))
     a, b = load_file(str(straight)), load_file(str(resumed))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -156,7 +156,7 @@ def test_time_limit_stops_with_a_log_row_a_grid_and_a_checkpoint_of_the_last_ste
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert [int(r["step"]) for r in rows] == [1]
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000001.png"]
-    info = json.loads((run / "config.json").read_text())
+    info = json.loads((run / "config.json").read_text())["training"]
     assert info["train_steps"] == 1 and info["complete"] is False
     assert checkpointing.load_state(run)["step"] == 1
     train_progan(config(faces, run, log_every=100, sample_every=100, time_limit_s=0.0))  # resumes: step 2
@@ -176,7 +176,7 @@ def test_dcgan_baseline_trains_at_one_resolution(faces, tmp_path):
     train_progan(config(faces, tmp_path / "dc", model=dcgan, kimg_per_phase=0.016), callback=seen.append)
     assert [(p.stage, p.alpha) for p in seen] == [(2, 1.0)] * 4
     info = json.loads((tmp_path / "dc" / "config.json").read_text())
-    assert info["architecture"] == "dcgan" and info["images_shown"] == 16
+    assert info["architecture"] == "dcgan" and info["training"]["images_shown"] == 16
     assert (tmp_path / "dc" / "samples" / "step_000004.png").is_file()
     with pytest.raises(ValueError, match="not a ProGAN generator"):
         load_generator(path=tmp_path / "dc")
@@ -198,12 +198,12 @@ def test_augmentation_changes_training_and_snapshots_keep_g_ema_along_the_way(fa
     run, kw = tmp_path / "aug", {"augment": "color,translation,cutout", "snapshot_kimg": 0.032}
     augmented = load_file(str(train_progan(config(faces, run, **kw))))
     assert any(not torch.equal(plain[k], augmented[k]) for k in plain)  # D saw other images, so G learnt otherwise
-    assert json.loads((run / "config.json").read_text())["augment"] == "color,translation,cutout"
+    assert json.loads((run / "config.json").read_text())["training"]["augment"] == "color,translation,cutout"
     snapshots = sorted(p.name for p in (run / "snapshots").iterdir())
     assert snapshots == ["images000000032", "images000000064"]  # 80 images in all: 32 and 64 crossed
     for name in snapshots:
         G, loaded = load_generator(path=run / "snapshots" / name)
-        info = json.loads((run / "snapshots" / name / "config.json").read_text())
+        info = json.loads((run / "snapshots" / name / "config.json").read_text())["training"]
         assert loaded == TINY and info["images_shown"] == int(name[6:])
     stopped = train_progan(config(faces, tmp_path / "stopped", **kw), callback=lambda p: p.images_shown == 64)
     at_64, snapshot = (
@@ -224,7 +224,7 @@ def test_r1_regularises_d_every_r1_every_steps(faces, tmp_path):
     rows = list(csv.DictReader(open(run / "log.csv")))
     penalty = [float(r["penalty"]) for r in rows]  # the latest R1 term: computed at steps 0, 4, 8 (before each)
     assert penalty[0] > 0 and penalty[0] == penalty[1] == penalty[2] == penalty[3] != penalty[4]
-    assert json.loads((run / "config.json").read_text())["r1_gamma"] == 10.0
+    assert json.loads((run / "config.json").read_text())["training"]["r1_gamma"] == 10.0
     plain_rows = list(csv.DictReader(open(tmp_path / "plain" / "log.csv")))
     assert all(float(r["penalty"]) == 0 for r in plain_rows)
 
@@ -288,7 +288,7 @@ def test_feature_run_keeps_vgg19_frozen_and_out_of_the_checkpoints(faces, tmp_pa
     assert not any(k.startswith("features") for k in state["D_feat"]) and "D" in state
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert all(float(r["f_real"]) != 0 and float(r["d_real"]) != 0 for r in rows)  # both discriminators judged
-    info = json.loads((run / "config.json").read_text())
+    info = json.loads((run / "config.json").read_text())["training"]
     assert info["d_backbone"] == "vgg19" and info["d_pixel"] is True
 
 
