@@ -91,7 +91,7 @@ pack() {  # pack NAME RUN: the run's shipped weights, config, log and last sampl
     pack siamese "$WORK/siamese"
 
     step $((CYCLEGAN_S + 60)) $PY -m stylegan_lib train cyclegan $FOLDERS --out "$WORK/cyclegan" \
-        --steps 2400 --decay-start 1200 --batch 4 --crop 256 --identity-weight 5 --upsample resize \
+        --steps 2400 --decay-start 1200 --batch 4 --crop 256 --identity-weight 5 --upsample resize --bf16 \
         --device "$DEVICE" --log-every 20 --sample-every 500 --checkpoint-every 500 \
         --time-limit-s "$CYCLEGAN_S" -q ${CYCLEGAN_ARGS:-}
     pack cyclegan "$WORK/cyclegan"
@@ -120,7 +120,7 @@ pack() {  # pack NAME RUN: the run's shipped weights, config, log and last sampl
         GPUS=${DDP_GPUS:-$(nvidia-smi -L | grep -c '^GPU')}
         step 90 $PY -m torch.distributed.run --standalone --nproc-per-node "$GPUS" -m stylegan_lib train cyclegan \
             $FOLDERS --out "$WORK/ddp" --steps 20 --batch $((2 * GPUS)) --crop 128 --ngf 16 --n-blocks 2 --ndf 16 \
-            --device cuda --log-every 5 --sample-every 20 --checkpoint-every 20 -q &&
+            --bf16 --device cuda --log-every 5 --sample-every 20 --checkpoint-every 20 -q &&
             tail -2 "$WORK/ddp/log.csv"
     fi
     echo "== done at ${SECONDS} s"

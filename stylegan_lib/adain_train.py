@@ -21,7 +21,7 @@ DistributedDataParallel, the frozen VGG19 encoder is not wrapped.
 
 from __future__ import annotations
 
-import contextlib
+import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,6 +31,7 @@ import torch
 from . import adain, checkpointing, distributed
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
+from .precision import autocast_context, training_autocast, training_channels_last
 from .training import RunLog, TrainProgress, restore_run, sample_grid, save_run
 from .vgg import load_vgg19
 
@@ -54,7 +55,7 @@ class AdaINTrainConfig:
     style_weight: float = 10.0  # the paper's lambda
     seed: int = 0
     device: str = "cpu"
-    bf16: bool = False  # autocast to bfloat16 (CUDA, or a CPU with AMX / AVX-512 bf16)
+    bf16: bool = False  # bfloat16 autocast (CUDA, or a CPU with AMX), channels_last networks (precision.py)
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -104,9 +105,12 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
     torch.manual_seed(config.seed)
     content_samplers, style_sampler = _samplers(config)
     decoder = adain.Decoder(config.model).to(device)  # first: its init must not depend on VGG19 being cached
-    encoder = load_vgg19(config.model.vgg_weights, device=device)  # frozen, shared
-    if device.type == "cuda":
+    encoder = load_vgg19(config.model.vgg_weights, device=device)  # frozen, cached per process
+    autocast_dtype = training_autocast(device, config.bf16)  # precision.py: what bf16 means in every trainer
+    channels_last = training_channels_last(device, autocast_dtype)
+    if channels_last:  # the encoder as a copy: the cached VGG19 is shared with the rest of the process
         decoder = decoder.to(memory_format=torch.channels_last)
+        encoder = copy.deepcopy(encoder).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(decoder.parameters(), lr=config.lr)
 
     # what a checkpoint holds and a resume restores (with the torch RNG)
@@ -130,16 +134,14 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
         save_run(out, parts, counters=counters, shipped=decoder, model=config.model.to_dict(), training=info)
 
     decoder_train = world.wrap(decoder)  # DDP (the decoder itself on one process)
-    autocast = (
-        torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
-    )
+    autocast = autocast_context(device, autocast_dtype)
     with RunLog(
         out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, world=world, steps=config.steps
     ) as run:
         while step < config.steps:
             content = world.shard(_content_batch(content_samplers, config.batch)).to(device)  # [n, 3, crop, crop]
             style = world.shard(style_sampler.sample(config.batch)).to(device)
-            if device.type == "cuda":
+            if channels_last:
                 content = content.to(memory_format=torch.channels_last)
                 style = style.to(memory_format=torch.channels_last)
             lr = config.lr / (1.0 + config.lr_decay * step)

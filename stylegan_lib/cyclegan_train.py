@@ -11,7 +11,7 @@ The run folder gets ``model.safetensors`` + ``config.json`` (G_AB only: what shi
 pools and the torch RNG), ``log.csv`` and ``samples/step_NNNNNN.png`` (rows: A, G_AB(A),
 G_BA(G_AB(A)), B, G_BA(B) for four fixed crops). A ``time_limit_s`` ends the run cleanly with a
 checkpoint, so a long training can be cut into commands that fit a time limit and resumed with
-the same command. On CUDA the forward passes run under bfloat16 autocast (``bf16``).
+the same command. ``bf16``: bfloat16 autocast, as in every trainer (:mod:`stylegan_lib.precision`).
 
 Under ``torchrun`` the run is data-parallel (:mod:`stylegan_lib.distributed`): ``batch`` is the
 global N, split across the ranks. The generators are wrapped in DistributedDataParallel for their
@@ -22,7 +22,6 @@ all translations, queries its copy (same seed, same images, same order) and keep
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -42,6 +41,7 @@ from .cyclegan import (
 )
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
+from .precision import autocast_context, training_autocast, training_channels_last
 from .training import RunLog, TrainProgress, restore_run, sample_grid, save_run
 
 LOG_FIELDS = (
@@ -68,7 +68,7 @@ class CycleGANTrainConfig:
     pool_size: int = 50
     seed: int = 0
     device: str = "cpu"
-    bf16: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
+    bf16: bool = False  # bfloat16 autocast (CUDA, or a CPU with AMX), channels_last networks (precision.py)
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -96,7 +96,8 @@ def train_cyclegan(
     show_b = CropSampler(paths_b[:_SAMPLES], fixed).sample(_SAMPLES).to(device)
 
     nets = {k: m.to(device) for k, m in build_models(config.model).items()}
-    if device.type == "cuda":
+    autocast_dtype = training_autocast(device, config.bf16)  # precision.py: what bf16 means in every trainer
+    if training_channels_last(device, autocast_dtype):
         nets = {k: m.to(memory_format=torch.channels_last) for k, m in nets.items()}
     G_AB, G_BA, D_A, D_B = nets["G_AB"], nets["G_BA"], nets["D_A"], nets["D_B"]
     betas = (config.beta1, 0.999)
@@ -130,8 +131,7 @@ def train_cyclegan(
     # DDP wrappers, each called only in its own step
     G_AB_train, G_BA_train, D_A_train, D_B_train = (world.wrap(m) for m in (G_AB, G_BA, D_A, D_B))
 
-    use_bf16 = config.bf16 and device.type == "cuda"
-    autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+    autocast = autocast_context(device, autocast_dtype)
     zero = torch.zeros((), device=device)
     with RunLog(
         out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, world=world, steps=config.steps

@@ -18,6 +18,13 @@ and ``tiling.translate_hd``, ``latent.closest_latent``) takes ``autocast: torch.
 Whether a method's reduced-precision result holds is measured per method against float32
 (tests/test_precision.py, BENCHMARKS.md "CPU bfloat16"). The app picks :func:`fast_autocast`
 for its device; the CLI takes ``--autocast {none,bfloat16,float16}`` (:data:`AUTOCAST_NAMES`).
+
+Training has the same split. Every trainer's ``bf16`` option (siamese_train, cyclegan_train,
+adain_train, progan_train; off by default) means :func:`training_autocast`: the forward passes
+and losses of each step, and the sample grids, run under bfloat16 autocast on the run's device
+(CUDA, or a CPU with AMX), with every network the step runs, trainable or frozen, channels_last
+(:func:`training_channels_last`; CUDA uses that layout in float32 too). Weights, gradients,
+optimiser moments, G_ema, history pools, the run state and what ships stay float32.
 """
 
 from __future__ import annotations
@@ -70,6 +77,22 @@ def with_autocast(fn: Callable[..., torch.Tensor], *, device: torch.device | str
         return y.to(x.dtype) if isinstance(y, torch.Tensor) else y  # kept channels_last: HWC-friendly
 
     return run
+
+
+def training_autocast(device: torch.device | str, bf16: bool) -> torch.dtype | None:
+    """The autocast dtype of a trainer's ``bf16`` option on ``device``: bfloat16, or None when off.
+    ValueError on a device other than CUDA or the CPU (no bfloat16 autocast to rely on there)."""
+    if not bf16:
+        return None
+    if torch.device(device).type not in ("cuda", "cpu"):
+        raise ValueError(f"bf16 autocast is for CUDA or CPU devices, got device={str(device)!r}")
+    return torch.bfloat16
+
+
+def training_channels_last(device: torch.device | str, autocast: torch.dtype | None) -> bool:
+    """Whether a trainer keeps its networks (and the frozen VGG19) channels_last: under reduced
+    precision, the layout oneDNN's and cuDNN's bfloat16 convolutions are fastest in, and on CUDA."""
+    return autocast is not None or torch.device(device).type == "cuda"
 
 
 def has_fast_bfloat16(device: torch.device | str) -> bool:

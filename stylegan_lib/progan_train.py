@@ -18,7 +18,7 @@ frozen VGG19 (``projected.py``: Projected GAN, Sauer et al. 2021; Vision-aided G
 2022), with the hinge loss, its trainable heads on their own Adam; its G term is added to ProGAN's.
 ``d_pixel=False`` drops ProGAN's own D (Projected GAN's setting). The VGG19 weights are read from
 ``d_backbone_weights`` (or hub.py) at every start and never saved: the train state holds the heads.
-With ``bf16``, both steps run under bfloat16 autocast (CUDA, or the CPU: AMX) in channels_last.
+``bf16``: bfloat16 autocast, as in every trainer (:mod:`stylegan_lib.precision`).
 
 The run folder gets ``model.safetensors`` + ``config.json`` (G_ema: what ships),
 ``train_state.*`` (resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (G_ema on fixed latents,
@@ -44,7 +44,6 @@ Tensors: faces are kept as uint8 ``[N, 3, R, R]``; batches are float ``[B, 3, r,
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import warnings
@@ -62,6 +61,7 @@ from . import checkpointing, distributed, progan, projected
 from .augment import diff_augment, parse_policy
 from .data import list_images
 from .images import save_png
+from .precision import autocast_context, training_autocast, training_channels_last
 from .progan import DCGANConfig, ProGANConfig
 from .training import RunLog, recalibrate_batch_norm, restore_run, save_run, update_ema
 from .vgg import load_vgg19
@@ -96,7 +96,7 @@ class ProGANTrainConfig:
     ema_rampup: float | None = 0.05  # cap G_ema's half-life at this fraction of the images shown; None: off
     seed: int = 0
     device: str = "cpu"
-    bf16: bool = False  # autocast to bfloat16 (CUDA, or a CPU with AMX), channels_last (CUDA always has it)
+    bf16: bool = False  # bfloat16 autocast (CUDA, or a CPU with AMX), channels_last networks (precision.py)
     d_backbone: str = ""  # "vgg19": add a discriminator on frozen VGG19 features (projected.py); "" = off
     d_backbone_weights: str | None = None  # that VGG19's safetensors (Caffe weights); None: hub.py's vgg19-caffe
     d_layers: str = "relu2_1,relu3_1,relu4_1"  # VGG19 layers the feature discriminator's heads look at
@@ -354,7 +354,8 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
     torch.manual_seed(config.seed)
     G, D = (world.sync_batch_norm(m) for m in build_models(model))  # the DCGAN's batch norms: global statistics
     G, D = G.to(device), D.to(device)
-    channels_last = device.type == "cuda" or config.bf16  # the layout bf16 convolutions are fastest in
+    autocast_dtype = training_autocast(device, config.bf16)  # precision.py: what bf16 means in every trainer
+    channels_last = training_channels_last(device, autocast_dtype)
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).requires_grad_(False).eval()
@@ -430,7 +431,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
 
     penalty = torch.zeros(())  # "ns": the latest R1 term (logged until the next one), or 0 without R1
     snapshot_every = None if config.snapshot_kimg is None else round(config.snapshot_kimg * 1000)  # images
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
+    autocast = autocast_context(device, autocast_dtype)
     zero = torch.zeros((), device=device)
     d_real = d_fake = f_real = f_fake = zero  # logged as 0 for a discriminator the run does not have
     with RunLog(out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, world=world) as run:
@@ -505,7 +506,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
                 stopped = run.report(callback, TrainProgress(step, shown, total, k, alpha, losses))
             if world.main and run.due(step, config.sample_every, last=last or stopped):  # the shipped G_ema's grid
                 G_ship = shipped()
-                with torch.no_grad():
+                with torch.no_grad(), autocast:
                     images = torch.cat([G_ship(z, **kw).float().cpu() for z in fixed_z.split(16)])
                 images = images.add(1).div(2).clamp(0, 1)  # [num_samples, 3, r, r] in [0, 1]
                 save_png(_grid(images, resolution=R), run.sample_path(step))

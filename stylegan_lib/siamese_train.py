@@ -30,7 +30,6 @@ step looks through the bare D, frozen), so a 2-process run trains the 1-process 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -41,6 +40,7 @@ import torch
 from . import checkpointing, distributed
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
+from .precision import autocast_context, training_autocast, training_channels_last
 from .siamese import (
     FeatureDiscriminator,
     SiameseConfig,
@@ -92,7 +92,7 @@ class SiameseTrainConfig:
     max_side_b: int | None = None  # downscale domain B images likewise
     seed: int = 0
     device: str = "cpu"
-    bf16: bool = False  # autocast to bfloat16 (CPU with AMX or CUDA), channels_last
+    bf16: bool = False  # bfloat16 autocast (CUDA, or a CPU with AMX), channels_last networks (precision.py)
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -145,13 +145,17 @@ def train_siamese(
     if config.d_backbone == "vgg19":
         D = FeatureDiscriminator(config.model, size=crop)
     G, D = G.to(device), D.to(device)
-    if config.bf16 or device.type == "cuda":
+    autocast_dtype = training_autocast(device, config.bf16)  # precision.py: what bf16 means in every trainer
+    channels_last = training_channels_last(device, autocast_dtype)
+    if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     vgg, vgg_layers = None, set(D.layers) if isinstance(D, FeatureDiscriminator) else set()
     if config.content_weight:
         vgg_layers.add(config.content_layer)
     if vgg_layers:
-        vgg = load_vgg19(path=config.vgg_path, device=device).to(memory_format=torch.channels_last)
+        vgg = load_vgg19(path=config.vgg_path, device=device)  # frozen, cached per process
+        if channels_last:  # a copy: the cached VGG19 is shared with the rest of the process
+            vgg = copy.deepcopy(vgg).to(memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999))
 
@@ -197,9 +201,7 @@ def train_siamese(
     def d_input(x: torch.Tensor, features: dict[str, torch.Tensor]):
         return features if isinstance(D, FeatureDiscriminator) else x
 
-    autocast = (
-        torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
-    )
+    autocast = autocast_context(device, autocast_dtype)
     zero = torch.zeros((), device=device)
     with RunLog(
         out, LOG_FIELDS, elapsed=elapsed, time_limit_s=config.time_limit_s, world=world, steps=config.steps

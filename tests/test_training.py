@@ -1,12 +1,22 @@
-"""What the trainers share (training.py): the run state and RunLog's decisions."""
+"""What the trainers share (training.py, precision.py): the run state, RunLog's decisions, one meaning of bf16."""
 
 import json
+import shutil
 
 import pytest
 import torch
 
 from stylegan_lib import checkpointing
+from stylegan_lib.adain import AdaINConfig
+from stylegan_lib.adain_train import AdaINTrainConfig, train_adain
+from stylegan_lib.cyclegan import CycleGANConfig
+from stylegan_lib.cyclegan_train import CycleGANTrainConfig, train_cyclegan
 from stylegan_lib.data import CropConfig, CropSampler, list_images
+from stylegan_lib.precision import training_autocast, training_channels_last
+from stylegan_lib.progan import ProGANConfig
+from stylegan_lib.progan_train import ProGANTrainConfig, train_progan
+from stylegan_lib.siamese import SiameseConfig
+from stylegan_lib.siamese_train import SiameseTrainConfig, train_siamese
 from stylegan_lib.training import RunLog, restore_run, save_run
 
 # ----------------------------------------------------------------------------- the run state
@@ -67,3 +77,93 @@ def test_runlog_decides_when_to_log_sample_stop_and_finish(tmp_path):
     assert (tmp_path / "log.csv").read_text().splitlines() == ["step,loss", "1,0.5"]
     with RunLog(tmp_path / "late", ("step",), elapsed=0.0, time_limit_s=0.0) as run:
         assert run.out_of_time()
+
+
+# ----------------------------------------------------------------------------- bf16: one meaning in every trainer
+
+
+def test_training_autocast_and_layout():
+    assert training_autocast("cpu", False) is None and training_autocast("cuda", False) is None
+    assert training_autocast("cpu", True) is torch.bfloat16 and training_autocast("cuda:1", True) is torch.bfloat16
+    with pytest.raises(ValueError, match="CUDA or CPU"):
+        training_autocast("mps", True)
+    assert training_channels_last("cpu", torch.bfloat16) and training_channels_last("cuda", None)
+    assert not training_channels_last("cpu", None)
+
+
+@pytest.fixture(scope="module")
+def folders(shared_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bf16-data")
+    sources = {"photos": "vangogh2photo/photos_train", "paintings": "vangogh2photo/paintings_train",
+               "faces": "faces/train"}  # fmt: skip
+    for name, folder in sources.items():
+        (root / name).mkdir()
+        for path in sorted((shared_dir / "data" / folder).glob("*.jpg"))[:4]:
+            shutil.copy(path, root / name / path.name)
+    return root
+
+
+def _one_step(trainer: str, folders, out, bf16: bool):
+    a, b = [str(folders / "photos")], [str(folders / "paintings")]
+    common = {"out": str(out), "bf16": bf16, "log_every": 1, "sample_every": 1, "checkpoint_every": 1}
+    if trainer == "siamese":
+        model = SiameseConfig(tile=16, lenvec=8, ngf=4, n_blocks=1, ndf=4)
+        train_siamese(SiameseTrainConfig(domain_a=a, domain_b=b, steps=1, batch=2, model=model, **common))
+    elif trainer == "siamese-vgg19":
+        model = SiameseConfig(tile=16, lenvec=8, ngf=4, n_blocks=1, ndf=4)
+        train_siamese(SiameseTrainConfig(domain_a=a, domain_b=b, steps=1, batch=2, model=model, d_backbone="vgg19",
+                                         content_weight=1.0, **common))  # fmt: skip
+    elif trainer == "cyclegan":
+        model = CycleGANConfig(ngf=4, n_blocks=1, ndf=8)
+        train_cyclegan(CycleGANTrainConfig(domain_a=a, domain_b=b, steps=1, batch=2, crop=32, model=model, **common))
+    elif trainer == "adain":
+        train_adain(AdaINTrainConfig(content=a, style=b, steps=1, batch=2, crop=32, model=AdaINConfig(width=8),
+                                     **common))  # fmt: skip
+    else:
+        model = ProGANConfig(z_dim=8, img_resolution=16, fmap_base=32, fmap_max=16)
+        train_progan(ProGANTrainConfig(data=str(folders / "faces"), kimg_per_phase=0.004, batch=4, batch_per_res="",
+                                       crop_box="", num_samples=2, model=model, **common))  # fmt: skip
+
+
+TRAINERS = ["siamese", "siamese-vgg19", "cyclegan", "adain", "progan"]
+
+
+@pytest.mark.parametrize("trainer", TRAINERS)
+def test_bf16_means_the_same_in_every_trainer(trainer, folders, tmp_path, hub_cache):
+    """With bf16 every convolution the run makes (training steps, frozen VGG19, sample grids) runs
+    under bfloat16 autocast on channels_last weights; without it, none does and the CPU layout is
+    the default one. What ships and what resumes stays float32 either way."""
+    calls = []
+
+    def record(module, inputs, output):
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, torch.nn.Parameter) and weight.ndim == 4 and isinstance(output, torch.Tensor):
+            big = weight.shape[-1] > 1 and weight.shape[1] > 1  # else both layouts are the same strides
+            channels_last = weight.is_contiguous(memory_format=torch.channels_last) if big else None
+            calls.append((type(module).__name__, torch.is_autocast_enabled("cpu"), output.dtype, channels_last))
+
+    for bf16 in (False, True):
+        calls.clear()
+        handle = torch.nn.modules.module.register_module_forward_hook(record)
+        try:
+            _one_step(trainer, folders, tmp_path / str(bf16), bf16)
+        finally:
+            handle.remove()
+        assert len(calls) > 4
+        if bf16:
+            assert all(on and dtype == torch.bfloat16 and last is not False for _, on, dtype, last in calls), calls
+        else:
+            assert all(not on and dtype == torch.float32 and not last for _, on, dtype, last in calls), calls
+        floats = [t for t in _tensors(checkpointing.load_state(tmp_path / str(bf16))) if t.is_floating_point()]
+        assert floats and all(t.dtype == torch.float32 for t in floats)  # weights, moments, pools, G_ema
+
+
+def _tensors(obj):
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors(v)
