@@ -1,8 +1,8 @@
 """Quality of the AdaIN decoder against Gatys optimisation, on held-out photos and paintings (issue #7).
 
 For each (photo, painting) pair, both at longest side ``--size``: the AdaIN result (alpha 1) and
-the Gatys result of ``stylegan_lib.nst.stylize`` after ``--steps`` Adam steps (seed 001's
-defaults), each scored with seed 001's own objective: the style loss (Gram matrices of
+the Gatys result of ``stylegan_lib.nst.stylize`` after ``--steps`` Adam steps (the Gatys
+article's defaults), each scored with the Gatys objective: the style loss (Gram matrices of
 relu1_1..relu5_1, MSE averaged over layers) and the content loss (relu5_2 MSE), unweighted, as
 ``nst.stylize`` reports them (its weights are 1e4 * content + 1e-2 * style). The unstylised
 photo is scored too, for scale. Gatys results are cached in ``--cache`` (slow on a CPU).
@@ -34,7 +34,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vangogh2photo"
 
 
 def gatys_losses(vgg, image, content, style) -> dict[str, float]:
-    """Seed 001's unweighted content and style losses of ``image`` (all [1, 3, H, W] in [0, 1])."""
+    """The Gatys article's unweighted content and style losses of ``image`` (all [1, 3, H, W] in [0, 1])."""
     with torch.no_grad():
         f = vgg(image, (*CONTENT_LAYERS, *STYLE_LAYERS))
         c = vgg(content, CONTENT_LAYERS)

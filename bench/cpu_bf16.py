@@ -7,7 +7,7 @@
 Each workload runs float32 then bfloat16 (the order flips on every repeat), so both see the same
 load on a shared machine; report the ratio, which is what holds from one load to another.
 
-* ``nst``: Gatys (``nst.stylize``) with seed 001's settings (alpha 1e4, beta 1e-2, TV 50, Adam),
+* ``nst``: Gatys (``nst.stylize``) with the Gatys article's settings (alpha 1e4, beta 1e-2, TV 50, Adam),
   ``plasma_Path.jpg`` + ``starry-night-over-the-rhone.jpg`` from ../shared/data at longest side
   ``--nst-size``. Both results are judged by the same float32 objective (criterion: within 2 %).
 * ``translate``: a Van Gogh photo (``lomiri_Bridge``, Lanczos-resized to ``--megapixels``) through

@@ -3,11 +3,11 @@
 For held-out (photo, painting) pairs from ``../shared/data/style_test/`` (no model here was trained
 on them), at longest side ``--size``:
 
-- Gatys et al. converged: ``nst.stylize`` with L-BFGS for ``--steps`` iterations (seed 001's weights);
+- Gatys et al. converged: ``nst.stylize`` with L-BFGS for ``--steps`` iterations (the Gatys article's weights);
 - AdaIN (Huang & Belongie 2017, the project's decoder), alpha 1;
 - Magenta arbitrary stylization (Ghiasi et al. 2017, the converted TFLite model), strength 1.
 
-Each result is scored with the project's Caffe VGG19 and seed 001's unweighted losses: content
+Each result is scored with the project's Caffe VGG19 and the Gatys article's unweighted losses: content
 loss (relu5_2 MSE against the photo) and style loss (Gram MSE over relu1_1..relu5_1 against the
 painting at the same longest side), at two scales: the result's size and half of it (photo,
 painting and result all downscaled), so fine and coarse texture both count. The photo itself is
@@ -57,7 +57,7 @@ METHODS = ("gatys", "adain", "magenta")
 
 
 def scores(vgg, image, content, style) -> dict[str, float]:
-    """Seed 001's unweighted content and style losses of ``image`` at its size and at half of it."""
+    """The Gatys article's unweighted content and style losses of ``image`` at its size and at half of it."""
     out = {}
     for name, factor in (("full", 1), ("half", 2)):
         im, c = image, content

@@ -10,7 +10,7 @@ else tiles of translate.CYCLEGAN_TILE px with a feathered overlap. Its seam scor
 on plain (overlap 0) tiles of that size: the worst case, without feathering.
 
 Each model runs under every ``--norm`` (translate.NORMS): ``tile``, each tile normalised with
-its own statistics (seed 000's plain tiling), and ``image``, the whole photo's statistics
+its own statistics (the Siamese GAN article's plain tiling), and ``image``, the whole photo's statistics
 (thumbnail instance norm, tiles with context; translate.py). The seam score is taken on the
 tile grid that run used, and on the model's own tile grid (64 px for the Siamese GANs).
 

@@ -14,7 +14,7 @@ between the two pictures is printed. ``--model-only`` times G on a ready [1, 3, 
 tensor (no uint8 transfers).
 ``--norm image`` (translate.NORMS) is the CLI's and app's default: the whole photo's statistics
 recorded on a thumbnail (timed with the model), larger tiles with context; ``tile`` (this
-script's default, the figures so far) is seed 000's plain tiling.
+script's default, the figures so far) is the Siamese GAN article's plain tiling.
 Write the figures with the device and date into BENCHMARKS.md.
 """
 

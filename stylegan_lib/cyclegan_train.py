@@ -1,4 +1,4 @@
-"""Training loop of CycleGAN (seed 004), as in the paper (see :mod:`stylegan_lib.cyclegan`).
+"""Training loop of CycleGAN (Zhu et al. 2017), as in the paper (see :mod:`stylegan_lib.cyclegan`).
 
 Each step: N random crops from domain A and N from domain B. The generators G_AB and G_BA take
 one Adam step on LSGAN + cycle_weight * cycle (+ identity_weight * identity) losses with the

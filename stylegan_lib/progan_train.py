@@ -1,4 +1,4 @@
-"""Training loop of the progressive GAN (seed 003) and of the DCGAN baseline (seed 002).
+"""Training loop of the progressive GAN (ProGAN, Karras et al. 2018) and of the DCGAN baseline (Radford et al. 2016).
 
 Schedule (Karras et al. 2018, section 3 and appendix A): stage 0 (4x4) stabilises for
 ``kimg_per_phase`` thousand images; every later stage k (resolution ``4 * 2**k``) first fades in

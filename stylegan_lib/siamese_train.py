@@ -1,4 +1,4 @@
-"""Training loop of the Siamese GAN (seed 000) with the Combo model.
+"""Training loop of the Siamese GAN with the Combo model.
 
 Each step: 2N crops of 2S x 2S from domain A, N from domain B. AB = Combo(A) (cut into
 S x S tiles, G on each, stitched). D minimises LossD1 + LossD2 + LossD3, then G minimises
@@ -88,7 +88,7 @@ class SiameseTrainConfig:
     vgg_path: str | None = None  # Caffe VGG19 .safetensors for vgg19 D or the content term (default: hub.py)
     init_g: str | None = None  # a new run starts G from these weights (model folder or .safetensors; any upsample)
     ema_beta: float | None = None  # G_ema <- beta * G_ema + (1 - beta) * G each step, and G_ema ships; None: G
-    max_side_a: int | None = None  # downscale domain A images (seed 000's fix for HD sets)
+    max_side_a: int | None = None  # downscale domain A images (the Siamese GAN article's fix for HD sets)
     max_side_b: int | None = None  # downscale domain B images likewise
     seed: int = 0
     device: str = "cpu"
