@@ -287,7 +287,9 @@ def test_cuda_graph_stylize_equals_the_eager_loop(hub_cache, content, style, aut
     # the callback's images are copies: the replays that followed did not overwrite them
     assert not torch.equal(graph_trace[0].image, graph_trace[-1].image)
     torch.testing.assert_close(graph_trace[-1].image, graphed)
-    # early stop from the callback returns the image of that step
+    # early stop from the callback returns the image the callback saw at that step
+    seen = []
     stopped = stylize(content, style, steps=40, size=128, vgg=vgg, device="cuda", autocast=autocast,
-                      cuda_graph=True, callback=lambda p: p.step == 5)  # fmt: skip
-    assert not torch.equal(stopped, graphed)
+                      cuda_graph=True, callback=lambda p: seen.append(p) or p.step == 5)  # fmt: skip
+    assert seen[-1].step == 5 and torch.equal(stopped, seen[-1].image)
+    torch.testing.assert_close(stopped, graph_trace[4].image, rtol=0, atol=1e-2)  # a replay of the same run
