@@ -8,9 +8,12 @@
 #
 # What travels is the tracked and untracked-not-ignored files plus the carried .carry/ (git-ignored):
 #   .carry/vangogh.zip   paintings (WebP q90, 10.9 MB) and photos (q75, 9.9 MB) of the training splits
-#   .carry/faces.zip     the 64x64 training and held-out faces (15.7 MB)
+#   .carry/faces.zip     the 64x64 training and held-out faces (15.7 MB), only with PROGAN_S > 0
 #   .carry/vgg19-relu4_1.safetensors  the Caffe VGG19 through relu4_1 (7.0 MB; the whole is 40 MB)
-#   .carry/shared/data/hd_photos/landscape/...  the HD photo the CUDA tiling test reads
+#   .carry/vgg19-relu5_2.zip  Gatys' VGG19, through relu5_2 (30.6 MB), bzip2-zipped: 15.0 MB. Only
+#       with PROGAN_S = 0 (the default): with the faces as well the call would carry 74 MiB of 64, so
+#       `PROGAN_S=... bash bench/gpu_pack.sh prepare` leaves it out and the session skips Gatys
+#   .carry/shared/data/...  the HD photo the CUDA tiling test reads; Gatys' content and style images
 # The tracked weights of models the call neither trains from nor tests (AdaIN, Magenta, CycleGAN,
 # the naive Siamese GAN, the domain classifier: 38 MB) and the committed galleries wait in
 # $STASH (default ../gpu_stash, outside the tree) and come back with `restore` (git checkout as
@@ -44,15 +47,30 @@ prepare)
         $PY bench/pack_images.py "$SHARED/data/vangogh2photo/paintings_train" .carry/vangogh.zip --quality 90
         $PY bench/pack_images.py "$SHARED/data/vangogh2photo/photos_train" .carry/vangogh.zip --quality 75
     fi
-    if [ ! -f .carry/faces.zip ]; then
-        $PY bench/pack_images.py "$SHARED/data/faces/train" .carry/faces.zip --face
-        $PY bench/pack_images.py "$SHARED/data/faces/heldout" .carry/faces.zip --face
+    if ((${PROGAN_S:-0} > 0)); then  # the faces, or Gatys' VGG19: both would not fit (rebuilt when needed)
+        rm -f .carry/vgg19-relu5_2.zip
+        if [ ! -f .carry/faces.zip ]; then
+            $PY bench/pack_images.py "$SHARED/data/faces/train" .carry/faces.zip --face
+            $PY bench/pack_images.py "$SHARED/data/faces/heldout" .carry/faces.zip --face
+        fi
+    else
+        rm -f .carry/faces.zip
+        if [ ! -f .carry/vgg19-relu5_2.zip ]; then
+            mkdir -p .carry/tmp
+            $PY bench/pack_vgg.py "$SHARED/weights/vgg19-caffe.safetensors" .carry/tmp/vgg19-relu5_2.safetensors \
+                --through relu5_2
+            (cd .carry/tmp && $PY -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_BZIP2); z.write(sys.argv[2]); z.close()" \
+                ../vgg19-relu5_2.zip vgg19-relu5_2.safetensors)
+            rm -rf .carry/tmp
+        fi
     fi
     [ -f .carry/vgg19-relu4_1.safetensors ] ||
         $PY bench/pack_vgg.py "$SHARED/weights/vgg19-caffe.safetensors" .carry/vgg19-relu4_1.safetensors
-    photo=hd_photos/landscape/lomiri_Bridge_by_Sander_Klootwijk.jpg
-    mkdir -p ".carry/shared/data/$(dirname $photo)"
-    cp -n "$SHARED/data/$photo" ".carry/shared/data/$photo"
+    for photo in hd_photos/landscape/lomiri_Bridge_by_Sander_Klootwijk.jpg hd_photos/landscape/plasma_Path.jpg \
+        style_test/style_vangogh_hd/starry-night-over-the-rhone.jpg; do
+        mkdir -p ".carry/shared/data/$(dirname $photo)"
+        cp -n "$SHARED/data/$photo" ".carry/shared/data/$photo"
+    done
     mkdir -p "$STASH"
     for path in "${ASIDE[@]}" "${PICTURES[@]}"; do
         if [ -f "$path" ]; then

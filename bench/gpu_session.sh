@@ -25,7 +25,12 @@
 # 5. The tests that need CUDA (the CUDA-graph search; tiles cut on the device against the CPU).
 # 6. bench/progan.py speed (200 search steps at 64² and 128², CUDA graphs, interpolation)
 #    -> $OUT/progan_speed.json
-# 7. Data-parallel training (#26), CUDA only: a tiny CycleGAN for 20 steps under torchrun, NCCL, one
+# 7. bench/nst.py (#25): Gatys, seed 001's settings, 500 steps at 512x320 and 1920x1080 (plasma_Path +
+#    starry-night-over-the-rhone, real Caffe VGG19 through relu5_2 from $NST_VGG): the eager float32
+#    reference loop, then stylize() with its CUDA graph in bfloat16 + channels_last, then the graph in
+#    float32; time, peak memory, loss against the reference's -> $OUT/nst_speed.json. Skipped when
+#    bench/gpu_pack.sh left the weights home (they travel only with PROGAN_S = 0, see there)
+# 8. Data-parallel training (#26), CUDA only: a tiny CycleGAN for 20 steps under torchrun, NCCL, one
 #    process per GPU (DDP_GPUS, default: all nvidia-smi lists; on one GPU the process group alone),
 #    global batch 2 per GPU; printed to the log
 # Everything printed is in $OUT/gpu_session.log. tests/test_bench.py runs it through on the CPU
@@ -45,6 +50,7 @@ PY=${PYTHON:-python3}
 VANGOGH=${VANGOGH:-.carry/vangogh.zip}  # bench/pack_images.py: paintings_train/*.webp, photos_train/*.webp
 FACES=${FACES:-.carry/faces.zip}        # bench/pack_images.py --face: train/*.webp, heldout/*.webp
 VGG=${VGG:-.carry/vgg19-relu4_1.safetensors}  # bench/pack_vgg.py
+NST_VGG=${NST_VGG:-.carry/vgg19-relu5_2.zip}  # bench/gpu_pack.sh: VGG19 through relu5_2 zipped, or a .safetensors
 TRANSLATE=${TRANSLATE:-"--norm image --compile"}  # bench/translate.py variants, ';'-separated
 PHOTO=examples/content_picos_de_europa.jpg
 mkdir -p "$OUT" "$WORK"
@@ -116,6 +122,18 @@ pack() {  # pack NAME RUN: the run's shipped weights, config, log and last sampl
     step 90 $PY -m pytest -q -p no:cacheprovider -rs tests/test_latent.py tests/test_instnorm.py -k "cuda or gpu"
     step 90 $PY bench/progan.py speed --device "$DEVICE" --json "$OUT/progan_speed.json" --out "$WORK/gif" \
         --repeats 2 ${PROGAN_ARGS:-}
+    if [ -f "$NST_VGG" ]; then
+        nst_vgg=$NST_VGG
+        if [[ $NST_VGG == *.zip ]]; then
+            rm -rf "$WORK/nst_vgg" && $PY -m zipfile -e "$NST_VGG" "$WORK/nst_vgg"
+            nst_vgg=$(find "$WORK/nst_vgg" -name '*.safetensors' | head -1)
+        fi
+        step 90 $PY bench/nst.py --weights "$nst_vgg" --data "$STYLEGAN_LIB_SHARED/data" --steps 500 \
+            --sizes 512x320 1920x1080 --variants reference graph-bf16 graph --device "$DEVICE" \
+            --json "$OUT/nst_speed.json" ${NST_ARGS:-}
+    else
+        echo "== Gatys skipped: no $NST_VGG (bench/gpu_pack.sh carries it only with PROGAN_S = 0)"
+    fi
     if [ "$DEVICE" = cuda ]; then
         GPUS=${DDP_GPUS:-$(nvidia-smi -L | grep -c '^GPU')}
         step 90 $PY -m torch.distributed.run --standalone --nproc-per-node "$GPUS" -m stylegan_lib train cyclegan \

@@ -91,16 +91,17 @@ def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):
         "PROGAN_S": "2", "KIMG": "0.02", "SIZE": "128x72", "TRANSLATE": "--norm image;--norm tile",
         "PROGAN_TRAIN_ARGS": "--img-resolution 16 --fmap-base 128 --fmap-max 32",
         "QUALITY_ARGS": "--steps 2 --settings 0.05:1:2", "PROGAN_ARGS": "--resolutions 16 --steps 2 --frames 4",
+        "NST_VGG": str(whole), "NST_ARGS": f"--sizes 48x30 --steps 2 --warmup-steps 1 --data {data}",
     }  # fmt: skip
     done = subprocess.run(["bash", str(BENCH / "gpu_session.sh")], env=env, capture_output=True, text=True,
                           timeout=600)  # fmt: skip
     log = (out / "gpu_session.log").read_text()
     assert done.returncode == 0 and "== done" in log, log[-3000:]
     exits = [line.split()[2] for line in log.splitlines() if line.startswith("== rc ")]
-    # Siamese, CycleGAN, ProGAN, its quality, 2 translate variants, pytest, ProGAN speed
-    assert exits == ["0"] * 8 and "== skipped" not in log, log[-3000:]
+    # Siamese, CycleGAN, ProGAN, its quality, 2 translate variants, pytest, ProGAN speed, Gatys
+    assert exits == ["0"] * 9 and "== skipped" not in log, log[-3000:]
     back = sorted(p.name for p in out.iterdir())
-    assert back == sorted(["cyclegan.tar", "gpu_session.log", "progan.tar", "progan_quality.json",
+    assert back == sorted(["cyclegan.tar", "gpu_session.log", "nst_speed.json", "progan.tar", "progan_quality.json",
                            "progan_speed.json", "siamese.tar"])  # fmt: skip
     assert len(back) <= 8  # the device tool brings back at most 8 files
 
@@ -125,6 +126,10 @@ def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):
         ("jacobian", None), ("quality", "generated"), ("quality", "heldout")]  # fmt: skip
     assert 0 < rows[0]["top20_energy"] <= 1 and -1 <= rows[1]["latent_cos_mean"] <= 1
     assert log.count("siamese, 128x72") == 2  # both translate variants printed their summary line
+    nst = json.loads((out / "nst_speed.json").read_text())["rows"]  # on the CPU: no graph, the same losses
+    assert [(r["size"], r["variant"], r["cuda_graph"]) for r in nst] == [
+        ("48x30", "reference", False), ("48x30", "graph-bf16", False), ("48x30", "graph", False)]  # fmt: skip
+    assert nst[2]["loss_ratio"] == 1.0 and abs(nst[1]["loss_ratio"] - 1) < 0.02
 
 
 def test_progan_card_redraws_the_shipped_sample_grid(shared_dir, tmp_path):
