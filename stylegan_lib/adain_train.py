@@ -32,14 +32,14 @@ from . import adain, checkpointing, distributed
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
 from .precision import autocast_context, training_autocast, training_channels_last
-from .training import RunLog, TrainProgress, restore_run, sample_grid, save_run
+from .training import RunLog, RunSettings, TrainProgress, restore_run, sample_grid, save_run
 from .vgg import load_vgg19
 
 LOG_FIELDS = ("step", "loss", "loss_content", "loss_style", "lr", "seconds")
 
 
 @dataclass
-class AdaINTrainConfig:
+class AdaINTrainConfig(RunSettings):
     content: list[str]  # folders of content images (photos)
     style: list[str]  # folders of style images (paintings)
     out: str  # run folder
@@ -53,13 +53,6 @@ class AdaINTrainConfig:
     lr_decay: float = 5e-5  # lr / (1 + lr_decay * step), as the reference code
     content_weight: float = 1.0
     style_weight: float = 10.0  # the paper's lambda
-    seed: int = 0
-    device: str = "cpu"
-    bf16: bool = False  # bfloat16 autocast (CUDA, or a CPU with AMX), channels_last networks (precision.py)
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
     init: str | None = None  # a new run starts from these decoder weights (folder or .safetensors; any upsample)
     model: adain.AdaINConfig = field(default_factory=adain.AdaINConfig)
 

@@ -43,6 +43,15 @@ def field_comments(cls) -> dict[str, str]:
     """
     if not dataclasses.is_dataclass(cls):
         return {}
+    found = {}
+    for klass in reversed(cls.__mro__):  # inherited fields (training.RunSettings) first, a subclass's lines win
+        if dataclasses.is_dataclass(klass):
+            found.update(_own_field_comments(klass))
+    return found
+
+
+def _own_field_comments(cls) -> dict[str, str]:
+    # the comments of the fields whose lines are in cls's own source
     try:
         source = inspect.getsource(cls)
     except (OSError, TypeError):

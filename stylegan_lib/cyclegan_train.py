@@ -42,7 +42,7 @@ from .cyclegan import (
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
 from .precision import autocast_context, training_autocast, training_channels_last
-from .training import RunLog, TrainProgress, restore_run, sample_grid, save_run
+from .training import RunLog, RunSettings, TrainProgress, restore_run, sample_grid, save_run
 
 LOG_FIELDS = (
     *("step", "loss_g_ab", "loss_g_ba", "loss_cycle_a", "loss_cycle_b", "loss_idt_a", "loss_idt_b"),
@@ -52,7 +52,7 @@ _SAMPLES = 4  # fixed crops per domain shown in the sample grids
 
 
 @dataclass
-class CycleGANTrainConfig:
+class CycleGANTrainConfig(RunSettings):
     domain_a: list[str]  # folders of domain A images (photos)
     domain_b: list[str]  # folders of domain B images (paintings)
     out: str  # run folder
@@ -66,13 +66,6 @@ class CycleGANTrainConfig:
     cycle_weight: float = 10.0  # lambda
     identity_weight: float = 5.0  # 0.5 * lambda as in the paper's painting <-> photo runs; 0 = off
     pool_size: int = 50
-    seed: int = 0
-    device: str = "cpu"
-    bf16: bool = False  # bfloat16 autocast (CUDA, or a CPU with AMX), channels_last networks (precision.py)
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
     model: CycleGANConfig = field(default_factory=CycleGANConfig)
 
 

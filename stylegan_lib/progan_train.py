@@ -63,7 +63,7 @@ from .data import list_images
 from .images import save_png
 from .precision import autocast_context, training_autocast, training_channels_last
 from .progan import DCGANConfig, ProGANConfig
-from .training import RunLog, recalibrate_batch_norm, restore_run, save_run, update_ema
+from .training import RunLog, RunSettings, recalibrate_batch_norm, restore_run, save_run, update_ema
 from .vgg import load_vgg19
 
 BN_CALIBRATION = 512  # latents whose activations set a shipped DCGAN's batch-norm statistics
@@ -75,7 +75,7 @@ LOG_FIELDS = (
 
 
 @dataclass
-class ProGANTrainConfig:
+class ProGANTrainConfig(RunSettings):
     data: str  # folder of training images (e.g. faces/train)
     out: str  # run folder
     kimg_per_phase: float = 600.0  # thousands of images per fade-in and per stabilisation (paper: 800)
@@ -94,9 +94,6 @@ class ProGANTrainConfig:
     r1_every: int = 16  # steps between R1 terms, each weighted by this (StyleGAN2's lazy regularisation)
     ema_beta: float = 0.999  # G_ema <- beta * G_ema + (1 - beta) * G after every step
     ema_rampup: float | None = 0.05  # cap G_ema's half-life at this fraction of the images shown; None: off
-    seed: int = 0
-    device: str = "cpu"
-    bf16: bool = False  # bfloat16 autocast (CUDA, or a CPU with AMX), channels_last networks (precision.py)
     d_backbone: str = ""  # "vgg19": add a discriminator on frozen VGG19 features (projected.py); "" = off
     d_backbone_weights: str | None = None  # that VGG19's safetensors (Caffe weights); None: hub.py's vgg19-caffe
     d_layers: str = "relu2_1,relu3_1,relu4_1"  # VGG19 layers the feature discriminator's heads look at
@@ -105,11 +102,7 @@ class ProGANTrainConfig:
     d_feature_lr: float = 2e-4  # Adam lr of the heads (Projected GAN's), betas as G's
     d_feature_weight: float = 1.0  # weight of the feature discriminator's term in G's loss
     d_pixel: bool = True  # keep ProGAN's own D beside the feature D (Vision-aided GAN); False: features only
-    log_every: int = 50  # steps
-    sample_every: int = 500
-    checkpoint_every: int = 500
     num_samples: int = 64  # fixed latents (seeds 0.. of sample_latents) rendered into each grid
-    time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
     snapshot_kimg: float | None = None  # also keep G_ema every this many thousand images in snapshots/; None: off
     model: ProGANConfig | DCGANConfig = field(default_factory=ProGANConfig)  # DCGANConfig: the baseline
 

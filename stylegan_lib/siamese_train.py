@@ -58,7 +58,7 @@ from .siamese import (
     vgg19_features,
 )
 from .tiling import combo, cut_tiles, stitch_tiles
-from .training import RunLog, TrainProgress, restore_run, sample_grid, save_run, update_ema
+from .training import RunLog, RunSettings, TrainProgress, restore_run, sample_grid, save_run, update_ema
 from .vgg import load_vgg19
 
 LOG_FIELDS = (
@@ -68,7 +68,7 @@ LOG_FIELDS = (
 
 
 @dataclass
-class SiameseTrainConfig:
+class SiameseTrainConfig(RunSettings):
     domain_a: list[str]  # folders of domain A images (photos)
     domain_b: list[str]  # folders of domain B images (paintings)
     out: str  # run folder
@@ -90,13 +90,6 @@ class SiameseTrainConfig:
     ema_beta: float | None = None  # G_ema <- beta * G_ema + (1 - beta) * G each step, and G_ema ships; None: G
     max_side_a: int | None = None  # downscale domain A images (the Siamese GAN article's fix for HD sets)
     max_side_b: int | None = None  # downscale domain B images likewise
-    seed: int = 0
-    device: str = "cpu"
-    bf16: bool = False  # bfloat16 autocast (CUDA, or a CPU with AMX), channels_last networks (precision.py)
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
     model: SiameseConfig = field(default_factory=SiameseConfig)
 
 

@@ -3,6 +3,8 @@
 Every trainer (siamese_train, cyclegan_train, adain_train, progan_train) keeps its loop explicit
 and leaves the bookkeeping around it to this module:
 
+* :class:`RunSettings`: the fields every trainer's config shares (seed, device, ``bf16``, how
+  often to log, sample and checkpoint, the session's time limit), defined and described once;
 * :func:`restore_run` / :func:`save_run`: the run state (``train_state.*``: the named parts,
   i.e. modules, optimisers, samplers, RNGs, plus the torch RNG and the trainer's counters) and
   what ships (``model.safetensors`` + ``config.json``, training info apart), so that a resumed
@@ -32,6 +34,21 @@ from torch import nn
 from . import checkpointing
 from .distributed import World
 from .files import atomic_write
+
+
+@dataclass(kw_only=True)
+class RunSettings:
+    """The settings every trainer's config takes besides its data, model and recipe (keyword-only:
+    they follow the trainer's own fields): seeding, device and precision, and how often to log,
+    sample and checkpoint, in steps, and when to stop this session."""
+
+    seed: int = 0
+    device: str = "cpu"
+    bf16: bool = False  # bfloat16 autocast (CUDA, or a CPU with AMX), channels_last networks (precision.py)
+    log_every: int = 50  # steps between log rows (and callbacks)
+    sample_every: int = 500  # steps between sample grids
+    checkpoint_every: int = 500  # steps between checkpoints
+    time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
 
 
 @dataclass

@@ -79,6 +79,20 @@ def test_runlog_decides_when_to_log_sample_stop_and_finish(tmp_path):
         assert run.out_of_time()
 
 
+def test_every_trainer_config_takes_the_run_settings_once():
+    from dataclasses import fields
+
+    from stylegan_lib.cli import field_comments
+    from stylegan_lib.training import RunSettings
+
+    shared = {f.name for f in fields(RunSettings)}
+    assert shared == {"seed", "device", "bf16", "log_every", "sample_every", "checkpoint_every", "time_limit_s"}
+    for config in (SiameseTrainConfig, CycleGANTrainConfig, AdaINTrainConfig, ProGANTrainConfig):
+        assert issubclass(config, RunSettings) and not shared & set(config.__annotations__)  # none redefined
+        assert field_comments(config)["bf16"] == field_comments(RunSettings)["bf16"]  # the CLI's --help, inherited
+        assert field_comments(config)["time_limit_s"] == "stop (with a checkpoint) after this many seconds"
+
+
 # ----------------------------------------------------------------------------- bf16: one meaning in every trainer
 
 
