@@ -11,7 +11,9 @@ aspect ratio and resized to it, the style to the same longest side. The weights 
 relu5_2 at least (the whole file, or bench/pack_vgg.py ``--through relu5_2``).
 
 Each size runs these variants in turn (``--variants``), each timed over one whole call after a
-short warm-up call of the same variant (cuDNN's algorithm choice, the allocator):
+short warm-up call of the same variant (cuDNN's algorithm choice, the allocator); ``--repeats`` N
+times them N times, interleaved (the order reversed every other round, for a shared CPU), and
+reports the median:
 
 * ``reference``: the plainest transcription of seed 001's loop (float32, eager), the baseline;
 * ``eager``: ``stylize(cuda_graph=False)``, float32 (the library's eager loop);
@@ -38,6 +40,7 @@ import copy
 import functools
 import json
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -101,6 +104,11 @@ def run_variant(variant: str, *, steps: int, vgg, vgg_fast, content: torch.Tenso
                    else vgg_fast, autocast=autocast, cuda_graph=graph and on_cuda)  # fmt: skip
 
 
+def write(path: Path | None, header: str, rows: list[dict]) -> None:
+    if path is not None:
+        path.write_text(json.dumps({"header": header, "rows": rows}, indent=1))
+
+
 def crop_to(image: Image.Image, width: int, height: int) -> Image.Image:
     """The largest centred crop of ``image`` with the aspect ratio width:height, Lanczos-resized to it."""
     scale = min(image.width / width, image.height / height)
@@ -136,6 +144,8 @@ def main() -> None:
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                         help="the bfloat16 variants' VGG19 weights in channels_last (default: on)")  # fmt: skip
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=1, help="timed calls per variant, interleaved, the order "
+                        "reversed every other round; the median is reported (default: 1)")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="write the rows here as well")
     args = parser.parse_args()
     if "reference" not in args.variants:
@@ -154,10 +164,13 @@ def main() -> None:
         content = pil_to_tensor(crop_to(content_photo, w, h), device=device)  # [1, 3, h, w]
         style = pil_to_tensor(style_photo, device=device)
         side = max(w, h)
-        for variant in ["reference", *(v for v in args.variants if v != "reference")]:  # the reference first
-            run = functools.partial(run_variant, variant, vgg=vgg, vgg_fast=vgg_fast, content=content, style=style)
-            run(steps=args.warmup_steps)
-            seconds, peak, image = timed(functools.partial(run, steps=args.steps), device)
+        order = ["reference", *(v for v in args.variants if v != "reference")]  # the reference first
+        runs = {v: functools.partial(run_variant, v, steps=args.steps, vgg=vgg, vgg_fast=vgg_fast, content=content,
+                                     style=style) for v in order}  # fmt: skip
+        size_rows = {}
+        for variant in order:
+            runs[variant](steps=args.warmup_steps)
+            seconds, peak, image = timed(runs[variant], device)
             loss = loss_at(image, content, style, vgg=vgg, style_side=side)  # float32, one measure for all
             if variant == "reference":
                 reference_loss, reference_s = loss, seconds
@@ -168,11 +181,23 @@ def main() -> None:
                 "channels_last": args.channels_last and VARIANTS[variant][1] is not None,
                 "seconds": round(seconds, 3), "speedup": round(reference_s / seconds, 2),
                 "peak_gib": None if peak is None else round(peak, 2),
-                "loss": loss, "loss_ratio": round(loss / reference_loss, 4),
+                "loss": loss, "loss_ratio": round(loss / reference_loss, 4), "times": [round(seconds, 3)],
             })  # fmt: skip
+            size_rows[variant] = rows[-1]
             print(json.dumps(rows[-1]), flush=True)
-            if args.json is not None:
-                args.json.write_text(json.dumps({"header": header, "rows": rows}, indent=1))
+            write(args.json, header, rows)
+        for r in range(1, args.repeats):  # more rounds, the order reversed every other one; medians reported
+            for variant in order[::-1] if r % 2 else order:
+                seconds, peak, _ = timed(runs[variant], device)
+                size_rows[variant]["times"].append(round(seconds, 3))
+                if peak is not None:
+                    size_rows[variant]["peak_gib"] = max(size_rows[variant]["peak_gib"], round(peak, 2))
+        for row in size_rows.values():
+            row["seconds"] = round(statistics.median(row["times"]), 3)
+            row["speedup"] = round(size_rows["reference"]["seconds"] / row["seconds"], 2)
+        if args.repeats > 1:
+            print(json.dumps(list(size_rows.values())), flush=True)
+            write(args.json, header, rows)
     print(f"\n{header}")
     print("| size | steps | variant | time (s) | speed-up | peak GPU memory (GiB) | loss / reference loss |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
