@@ -147,11 +147,12 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=len(PAIRS), help="use the first N pairs")
     parser.add_argument("--gatys-pairs", type=int, default=len(PAIRS), help="run Gatys on the first N pairs only")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--decoder", default=None, help="AdaIN decoder folder or .safetensors (default: hub.py's)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
     vgg = load_vgg19("caffe")
-    decoder, encoder = adain.load_adain()
+    decoder, encoder = adain.load_adain(path=args.decoder)
     model = load_magenta()
     rows, tiles = [], []
     for index, (content_name, style_name) in enumerate(PAIRS[: args.pairs]):
@@ -193,14 +194,17 @@ def main() -> None:
         "python": platform.python_version(),
         "size": args.size,
         "gatys_steps": args.steps,
+        "decoder": args.decoder or "adain-decoder (hub.py)",
         "pairs": rows,
         "mean": {
             name: {k: statistics.mean(r[name][k] for r in rows if name in r) for k in rows[0][name]}
             for name in ("photo", *METHODS)
+            if name in rows[0]  # with --gatys-pairs 0 no row has Gatys
         },
         "mean_over_gatys_pairs": {
             name: {k: statistics.mean(r[name][k] for r in rows if "gatys" in r) for k in rows[0][name]}
             for name in ("photo", *METHODS)
+            if "gatys" in rows[0]
         },
         "grid_experiment": grid,
     }
