@@ -15,7 +15,7 @@
 #       `PROGAN_S=... bash bench/gpu_pack.sh prepare` leaves it out and the session skips Gatys
 #   .carry/shared/data/...  the HD photo the CUDA tiling test reads; Gatys' content and style images
 # The tracked weights of models the call neither trains from nor tests (AdaIN, Magenta, CycleGAN,
-# the naive Siamese GAN, the domain classifier: 38 MB) and the committed galleries wait in
+# the naive Siamese GAN, the domain classifier, the DCGAN: 53 MB) and the committed galleries wait in
 # $STASH (default ../gpu_stash, outside the tree) and come back with `restore` (git checkout as
 # a fallback, since they are committed).
 set -euo pipefail
@@ -30,6 +30,7 @@ ASIDE=(
     checkpoints/cyclegan-vangogh/model.safetensors
     checkpoints/siamese-vangogh-naive/model.safetensors
     checkpoints/domain-classifier/model.safetensors
+    checkpoints/dcgan-faces/model.safetensors
 )
 mapfile -t PICTURES < <(git ls-files 'checkpoints/*.jpg' 'checkpoints/*.png')
 

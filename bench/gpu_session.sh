@@ -25,7 +25,7 @@
 # 5. The tests that need CUDA (the CUDA-graph search; tiles cut on the device against the CPU).
 # 6. bench/progan.py speed (200 search steps at 64² and 128², CUDA graphs, interpolation)
 #    -> $OUT/progan_speed.json
-# 7. bench/nst.py (#25): Gatys, seed 001's settings, 500 steps at 512x320 and 1920x1080 (plasma_Path +
+# 7. bench/nst.py (#25): Gatys, the article's settings, 500 steps at 512x320 and 1920x1080 (plasma_Path +
 #    starry-night-over-the-rhone, real Caffe VGG19 through relu5_2 from $NST_VGG): the eager float32
 #    reference loop, then stylize() with its CUDA graph in bfloat16 + channels_last, then the graph in
 #    float32; time, peak memory, loss against the reference's -> $OUT/nst_speed.json. Skipped when

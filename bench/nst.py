@@ -4,7 +4,7 @@ On the GPU (bench/gpu_session.sh runs it; results go to BENCHMARKS.md with devic
 
     python bench/nst.py --weights PATH/vgg19-caffe.safetensors --steps 500 --sizes 512x320 1920x1080
 
-Seed 001's settings (alpha 1e4, beta 1e-2, TV 50, Adam lr 0.02 / beta1 0.99 / eps 0.1, clip after
+The Gatys article's settings (alpha 1e4, beta 1e-2, TV 50, Adam lr 0.02 / beta1 0.99 / eps 0.1, clip after
 each step, init from the content) on real images: ``plasma_Path.jpg`` with
 ``starry-night-over-the-rhone.jpg`` from ../shared/data, the content centre-cropped to each size's
 aspect ratio and resized to it, the style to the same longest side. The weights need VGG19 through
@@ -15,7 +15,7 @@ short warm-up call of the same variant (cuDNN's algorithm choice, the allocator)
 times them N times, interleaved (the order reversed every other round, for a shared CPU), and
 reports the median:
 
-* ``reference``: the plainest transcription of seed 001's loop (float32, eager), the baseline;
+* ``reference``: the plainest transcription of the Gatys article's loop (float32, eager), the baseline;
 * ``eager``: ``stylize(cuda_graph=False)``, float32 (the library's eager loop);
 * ``graph``: ``stylize(cuda_graph=True)``, float32: the CUDA graph alone;
 * ``eager-bf16``: ``stylize(cuda_graph=False, autocast=torch.bfloat16)``: bfloat16 VGG19 alone;
@@ -69,7 +69,7 @@ VARIANTS = {
 
 
 def reference_loop(vgg, content: torch.Tensor, style: torch.Tensor, *, steps: int) -> torch.Tensor:
-    """Seed 001's loop, written out: float32, eager, Adam, clip after each step; ``content`` is
+    """The Gatys article's loop, written out: float32, eager, Adam, clip after each step; ``content`` is
     already at the working size, ``style`` at the same longest side."""
     image = content.clone().requires_grad_(True)
     opt = torch.optim.Adam([image], lr=0.02, betas=(0.99, 0.999), eps=0.1)
