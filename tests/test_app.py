@@ -390,14 +390,19 @@ def test_vangogh_compare_runs_every_model_on_the_same_photo(client, tmp_path_fac
 
 def test_compare_tab_runs_gans_and_gatys_with_figures(client, tmp_path_factory, content_photo, painting):
     photo = tmp_path_factory.mktemp("cmp") / "photo.jpg"
-    content_photo.resize((640, 480)).save(photo, quality=95)  # above the CPU compare side: shrunk to 384 px
+    content_photo.resize((640, 480)).save(photo, quality=95)  # above the CPU compare side: shrunk to it
     gallery, table = client.predict(
         handle_file(str(photo)), handle_file(str(painting)), ["siamese", "gatys"], 3, 0, api_name="/compare"
     )
-    assert [item["caption"].split(" · ")[0] for item in gallery] == ["photo 384×288", COMBO, "Gatys style transfer"]
+    from webapp.common import LIMITS  # the server's: same device and precision as this process
+
+    w = min(640, LIMITS.compare_side)
+    size = (w, round(w * 480 / 640))
+    assert [item["caption"].split(" · ")[0] for item in gallery] == [f"photo {size[0]}×{size[1]}", COMBO,
+                                                                     "Gatys style transfer"]  # fmt: skip
     assert "| Gatys style transfer |" in table and f"| {COMBO} |" in table
     for item in gallery:
-        assert Image.open(_path(item["image"])).size == (384, 288)
+        assert Image.open(_path(item["image"])).size == size
 
 
 def test_both_fast_methods_give_an_image_and_their_time(client, photo, painting):
