@@ -106,7 +106,7 @@ REGISTRY: dict[str, ModelEntry] = {
         repo_id="stylegan-lib/dcgan-faces",
         revision="v1",
         description="DCGAN face generator (baseline), G_ema",
-        sha256=None,
+        sha256="f20d76d4f02144bf1bca38bcdc7777ac255c81735e6e8f4294fb0dcb6130314d",
     ),
     # Fast arbitrary style transfer (issue #7): the AdaIN decoder; its encoder is vgg19-caffe.
     "adain-decoder": ModelEntry(
