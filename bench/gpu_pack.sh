@@ -21,6 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+[[ $PY == */* && $PY != /* ]] && PY=$PWD/$PY  # a relative path must survive the cd below
 SHARED=${SHARED:-../shared}
 STASH=${STASH:-../gpu_stash}
 LIMIT_MIB=64
