@@ -245,7 +245,8 @@ def contact_sheet(tiles: list[list[torch.Tensor]], path: Path) -> None:
     """Rows of photo, painting, Gatys, AdaIN, Magenta at 1:1 (the results' own pixels, no resize)."""
     labels = ["photo", "painting", "Gatys (L-BFGS)", "AdaIN", "Magenta"]
     pad, head = 4, 16
-    widths = [max(row[i].shape[-1] for row in tiles if row[i] is not None) for i in range(len(labels))]
+    # a column no pair has (Gatys with --gatys-pairs 0) keeps a narrow empty strip under its label
+    widths = [max((row[i].shape[-1] for row in tiles if row[i] is not None), default=head) for i in range(len(labels))]
     heights = [max(t.shape[-2] for t in row if t is not None) for row in tiles]
     sheet = Image.new("RGB", (sum(widths) + pad * (len(widths) + 1), head + sum(heights) + pad * (len(tiles) + 1)),
                       "white")  # fmt: skip

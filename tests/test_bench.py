@@ -147,3 +147,23 @@ def test_progan_card_redraws_the_shipped_sample_grid(shared_dir, tmp_path):
     assert Image.open(folder / "closest_latent_heldout.png").size == (128, 128)  # 2 targets over their 2 results
     row = json.loads((tmp_path / "card.json").read_text())
     assert len(row["psnr"]) == 2 and all(10 < v < 60 for v in row["psnr"])
+
+
+def test_the_fast_style_sheet_keeps_a_column_no_pair_has(tmp_path):
+    """bench/fast_style.py's contact sheet with Gatys left out of every pair (--gatys-pairs 0): the
+    other columns at 1:1, the empty one a narrow white strip."""
+    import torch
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location("bench_fast_style", BENCH / "fast_style.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    red = torch.zeros(1, 3, 20, 30)
+    red[:, 0] = 1
+    module.contact_sheet([[red, red, None, red, red], [red, red, None, red, red]], tmp_path / "sheet.png")
+    sheet = np.asarray(Image.open(tmp_path / "sheet.png").convert("RGB")).astype(int)
+    pad, head = 4, 16
+    assert sheet.shape == (head + 2 * 20 + 3 * pad, 4 * 30 + head + 6 * pad, 3)
+    gatys_x = pad + 2 * (30 + pad)  # the third column
+    assert (sheet[head + pad : head + pad + 20, gatys_x : gatys_x + head] == 255).all()  # empty: white
+    assert (sheet[head + pad + 5, pad + 5] == [255, 0, 0]).all()  # a photo tile's own pixel
