@@ -376,8 +376,13 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
     fixed_z = progan.sample_latents(config.num_samples, z_dim=model.z_dim, seed=0, device=device)
     calibration_z = progan.sample_latents(BN_CALIBRATION, z_dim=model.z_dim, seed=1, device=device)
 
+    recalibrated: dict[int, nn.Module] = {}  # step -> shipped G_ema: one recalibration per step at most
+
     def shipped() -> nn.Module:  # G_ema as written and sampled: the DCGAN's batch norms recomputed for its weights
-        return recalibrate_batch_norm(G_ema, calibration_z, batch=64)
+        if step not in recalibrated:  # a grid, a checkpoint and a snapshot of the same step share it
+            recalibrated.clear()
+            recalibrated[step] = recalibrate_batch_norm(G_ema, calibration_z, batch=64)
+        return recalibrated[step]
 
     # what a checkpoint holds and a resume restores (with the torch RNG); None: a discriminator the run has not.
     # D_feat: the heads, not VGG19. The DiffAugment RNG is restored below, on its own.
