@@ -435,7 +435,7 @@ def load_generator(
     from . import hub
 
     if model not in FACE_MODELS:
-        raise ValueError(f"model must be one of {list(FACE_MODELS)}, got {model!r}")
+        raise ValueError(f"Unknown model {model!r}: choose one of {', '.join(FACE_MODELS)}.")
     architecture, title, build, config_type = FACE_MODELS[model]
     return hub.load_frozen(model, build, config_type, path=path, architecture=architecture,
                            kind=f"{title} generator", device=device, dtype=dtype)  # fmt: skip

@@ -44,11 +44,9 @@ DEFAULT_MODEL = "progan-faces"
 
 
 def _progan(model: str):
-    if model not in progan.FACE_MODELS:
-        raise gr.Error(f"Unknown model {model!r}: choose one of {', '.join(progan.FACE_MODELS)}.")
     try:
         return load_progan(model=model, device=DEVICE)
-    except WEIGHTS_ERRORS as exc:
+    except (*WEIGHTS_ERRORS, ValueError) as exc:  # ValueError: an unknown model, or weights of another one
         raise gr.Error(str(exc)) from None
 
 
