@@ -21,13 +21,14 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/<script>.py` from the repo root
+
+from cpu_bf16 import interleaved, timed  # bench/, beside this script
 
 from stylegan_lib import translate
 from stylegan_lib.images import open_image, pil_to_tensor
@@ -45,18 +46,12 @@ def _limits() -> dict:
     return {"float32": (None, LIMITS_BY_PLACE["cpu"]), "bfloat16": (torch.bfloat16, LIMITS_BY_PLACE["cpu:bfloat16"])}
 
 
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def _interleaved(jobs: dict, repeats: int) -> dict[str, list[float]]:
-    times = {name: [] for name in jobs}
-    for r in range(repeats):
-        for name in list(jobs) if r % 2 == 0 else list(reversed(jobs)):
-            times[name].append(round(_timed(jobs[name]), 1))
-    return times
+def _times(limits: dict, job, repeats: int) -> dict[str, list[float]]:
+    """{precision: [seconds, ...]} of ``job(autocast, limits)`` with each precision's own limits, interleaved
+    as bench/cpu_bf16.py interleaves (ABBA, so both see the same load)."""
+    by_autocast = {autocast: lim for autocast, lim in limits.values()}
+    runs = interleaved(lambda autocast: timed(job, autocast, by_autocast[autocast]), repeats)
+    return {p: [round(t, 1) for t, _ in r] for p, r in runs.items()}
 
 
 def bench_nst(limits: dict, repeats: int) -> dict:
@@ -65,11 +60,11 @@ def bench_nst(limits: dict, repeats: int) -> dict:
     style = pil_to_tensor(open_image(ROOT / "examples" / "style_autumn_tree.jpg"))
 
     def job(autocast, lim):
-        return lambda: stylize(content, style, size=lim.size, steps=lim.steps, optimizer=lim.optimizer,
-                               tv_weight=50.0, vgg=vgg, autocast=autocast)  # fmt: skip
+        return stylize(content, style, size=lim.size, steps=lim.steps, optimizer=lim.optimizer, tv_weight=50.0,
+                       vgg=vgg, autocast=autocast)  # fmt: skip
 
     stylize(content, style, size=64, steps=2, vgg=vgg, autocast=torch.bfloat16)  # warm-up: oneDNN's kernels
-    times = _interleaved({p: job(a, lim) for p, (a, lim) in limits.items()}, repeats)
+    times = _times(limits, job, repeats)
     sizes = {p: f"{lim.size} px, {lim.steps} {lim.optimizer}" for p, (_, lim) in limits.items()}
     return _row("Gatys, the app's defaults", sizes, times)
 
@@ -83,12 +78,15 @@ def bench_translate(limits: dict, repeats: int) -> dict:
         scale = (pixels / (photo.width * photo.height)) ** 0.5
         return photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.LANCZOS)
 
-    photos = {p: at_cap(lim.translate_pixels) for p, (_, lim) in limits.items()}
+    photos = {lim.translate_pixels: at_cap(lim.translate_pixels) for _, lim in limits.values()}
     translate.translate_image(G, photo.resize((256, 192)), plan, autocast=torch.bfloat16)  # warm-up
-    jobs = {p: (lambda a=a, img=photos[p]: translate.translate_image(G, img, plan, autocast=a))
-            for p, (a, _) in limits.items()}  # fmt: skip
-    sizes = {p: f"{img.width}×{img.height} ({img.width * img.height / 1e6:.1f} MP)" for p, img in photos.items()}
-    return _row("Van Gogh HD (Siamese GAN) at the cap", sizes, times=_interleaved(jobs, repeats))
+
+    def job(autocast, lim):
+        return translate.translate_image(G, photos[lim.translate_pixels], plan, autocast=autocast)
+
+    shown = {p: photos[lim.translate_pixels] for p, (_, lim) in limits.items()}
+    sizes = {p: f"{img.width}×{img.height} ({img.width * img.height / 1e6:.1f} MP)" for p, img in shown.items()}
+    return _row("Van Gogh HD (Siamese GAN) at the cap", sizes, times=_times(limits, job, repeats))
 
 
 def _row(what: str, sizes: dict, times: dict) -> dict:
