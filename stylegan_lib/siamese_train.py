@@ -7,7 +7,10 @@ LossG1 + LossG2 (see :mod:`stylegan_lib.siamese`); A1 / A2 are the two halves of
 Two choices around the seed's losses: ``d_backbone="vgg19"`` makes D a set of heads over
 frozen VGG19 features (:class:`~stylegan_lib.siamese.FeatureDiscriminator`) instead of a
 network learning from pixels, and ``content_weight`` adds a VGG19 content term between AB and
-A. With either, the frozen VGG19 runs once per batch and both share its features.
+A. With either, the frozen VGG19 runs once per batch and both share its features. ``d_scale``
+< 1 shows the feature D antialiased, smaller crops (:func:`~stylegan_lib.siamese.discriminator_view`),
+so the 2- and 4-px texture of G's upsampling lattice, which a D at full size rewards, is below
+what it can see; the content term still compares the full-size crops.
 ``equivariance_weight`` adds :func:`~stylegan_lib.siamese.shift_equivariance_loss`: G on
 tile windows of each A1 crop one pixel apart (across and down) must paint the same, which leaves no room for
 patterns locked to G's upsampling lattice (the 2- and 4-px grid a feature discriminator rewards).
@@ -46,6 +49,7 @@ from .siamese import (
     SiameseConfig,
     build_models,
     content_loss,
+    discriminator_view,
     load_generator,
     loss_d_fake,
     loss_d_real,
@@ -85,6 +89,7 @@ class SiameseTrainConfig(RunSettings):
     content_weight: float = 0.0  # weight of the VGG19 content term between AB and A (0 = off)
     content_layer: str = "relu4_1"  # VGG19 layer of the content term
     equivariance_weight: float = 0.0  # weight of G's one-pixel shift-equivariance term (0 = off)
+    d_scale: float = 1.0  # vgg19 D sees the crops resized by this factor (antialiased); the content term stays at 1
     vgg_path: str | None = None  # Caffe VGG19 .safetensors for vgg19 D or the content term (default: hub.py)
     init_g: str | None = None  # a new run starts G from these weights (model folder or .safetensors; any upsample)
     ema_beta: float | None = None  # G_ema <- beta * G_ema + (1 - beta) * G each step, and G_ema ships; None: G
@@ -105,6 +110,10 @@ def _check(config: SiameseTrainConfig) -> None:
         raise ValueError(f"equivariance_weight must be >= 0, got {config.equivariance_weight}")
     if config.equivariance_weight and not config.combo:
         raise ValueError("equivariance_weight needs the Combo model's 2S crops (combo=True)")
+    if not 0.0 < config.d_scale <= 1.0:
+        raise ValueError(f"d_scale must be in (0, 1], got {config.d_scale}")
+    if config.d_scale != 1.0 and config.d_backbone != "vgg19":
+        raise ValueError("d_scale < 1 needs the vgg19 discriminator (the pixel D is built for 2S x 2S crops)")
     if config.ema_beta is not None and not 0.0 < config.ema_beta < 1.0:
         raise ValueError(f"ema_beta must be in (0, 1) or None, got {config.ema_beta}")
 
@@ -135,17 +144,18 @@ def train_siamese(
         list_images(*config.domain_b), CropConfig(crop=crop, max_side=config.max_side_b, seed=config.seed + 1)
     )
     G, D = build_models(config.model, combo=config.combo)
+    d_size = round(crop * config.d_scale)  # the side D sees
     if config.d_backbone == "vgg19":
-        D = FeatureDiscriminator(config.model, size=crop)
+        D = FeatureDiscriminator(config.model, size=d_size)
     G, D = G.to(device), D.to(device)
     autocast_dtype = training_autocast(device, config.bf16)  # precision.py: what bf16 means in every trainer
     channels_last = training_channels_last(device, autocast_dtype)
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    vgg, vgg_layers = None, set(D.layers) if isinstance(D, FeatureDiscriminator) else set()
-    if config.content_weight:
-        vgg_layers.add(config.content_layer)
-    if vgg_layers:
+    d_layers = set(D.layers) if isinstance(D, FeatureDiscriminator) else set()
+    c_layers = {config.content_layer} if config.content_weight else set()
+    vgg = None
+    if d_layers or c_layers:
         vgg = load_vgg19(path=config.vgg_path, device=device)  # frozen, cached per process
         if channels_last:  # a copy: the cached VGG19 is shared with the rest of the process
             vgg = copy.deepcopy(vgg).to(memory_format=torch.channels_last)
@@ -184,12 +194,16 @@ def train_siamese(
     # use the one forward of G). G's loss looks through the bare D, frozen: no D gradient, no all-reduce.
     G_train, D_train = world.wrap(G), world.wrap(D)
 
-    def look(x: torch.Tensor, *, grad: bool = False) -> dict[str, torch.Tensor]:
-        # the frozen VGG19's features of x, shared by D and the content term ({} without them)
-        if vgg is None:
-            return {}
+    def look(x: torch.Tensor, *, grad: bool = False, content: bool = True):
+        # the frozen VGG19's features of x: (what D sees, what the content term compares); at
+        # d_scale 1 one trunk pass serves both ({} where there is neither)
+        layers = c_layers if content else set()
         with torch.set_grad_enabled(grad):
-            return vgg19_features(vgg, x, vgg_layers)
+            if config.d_scale == 1.0:
+                features = vgg19_features(vgg, x, d_layers | layers) if d_layers | layers else {}
+                return features, features
+            f_d = vgg19_features(vgg, discriminator_view(x, size=d_size), d_layers)
+            return f_d, vgg19_features(vgg, x, layers) if layers else {}
 
     def d_input(x: torch.Tensor, features: dict[str, torch.Tensor]):
         return features if isinstance(D, FeatureDiscriminator) else x
@@ -205,12 +219,12 @@ def train_siamese(
             b = world.shard(sampler_b.sample(config.batch)).to(device)  # [n, 3, 2S, 2S]
 
             with autocast:
-                f_a, f_b = look(a), look(b)
+                (f_a, c_a), (f_b, _) = look(a), look(b, content=False)
                 if config.equivariance_weight:  # shifted windows of A1 in the same call of G (one DDP forward)
                     ab, shifted = combo_with_shifts(G_train, a, n=n, tile=config.model.tile)
                 else:
                     ab = combo(G_train, a, tile=config.model.tile)  # [2N, 3, 2S, 2S] (naive: [2N, 3, S, S], one tile)
-                f_ab = look(ab, grad=True)  # kept with its graph for G's step below (VGG19 is frozen)
+                f_ab, c_ab = look(ab, grad=True)  # kept with their graph for G's step below (VGG19 is frozen)
                 f_ab_d = {k: v.detach() for k, v in f_ab.items()}
                 d_a, d_ab = D_train(d_input(a, f_a)), D_train(d_input(ab.detach(), f_ab_d))
                 d_b = D_train(d_input(b, f_b))
@@ -229,7 +243,7 @@ def train_siamese(
                 l_g1 = loss_g_adv(d_ab)
                 l_g2 = loss_transformation(d_a[:n], d_a[n:], d_ab[:n], d_ab[n:])
                 loss_g = l_g1 + config.travel_weight * l_g2
-                l_content = content_loss(f_ab, f_a, layer=config.content_layer) if config.content_weight else zero
+                l_content = content_loss(c_ab, c_a, layer=config.content_layer) if config.content_weight else zero
                 loss_g = loss_g + config.content_weight * l_content
                 l_eq = shift_equivariance_loss(shifted) if config.equivariance_weight else zero
                 loss_g = loss_g + config.equivariance_weight * l_eq
