@@ -9,10 +9,10 @@
 #   device run: command "bash bench/gpu_session.sh", carry [".carry"], timeout_s 600
 #   bash bench/gpu_pack.sh restore
 #
-# 1. Siamese GAN, Van Gogh (issue #21): the CPU recipe of the 2026-12-07 runs (Siamese D of heads
-#    over frozen VGG19 relu2_1-relu4_1, VGG19 content term, bilinear upsampling, the one-pixel
-#    shift-equivariance term, EMA of G shipped) at batch 16, warm started from
-#    checkpoints/siamese-vangogh, for SIAMESE_S seconds (default 200)
+# 1. Siamese GAN, Van Gogh (issue #21): the CPU recipe of siamese-vangogh v4 (Siamese D of heads
+#    over frozen VGG19 relu2_1-relu4_1 seeing the crops at half size, VGG19 content term, bilinear
+#    upsampling, EMA of G shipped) at batch 16, warm started from checkpoints/siamese-vangogh, for
+#    SIAMESE_S seconds (default 200)
 #    -> $OUT/siamese.tar: model.safetensors + config.json (G_ema), log.csv, the last sample grid
 # 2. CycleGAN, Van Gogh (#21): resize-convolution upsampling (no checkerboard; Odena et al. 2016),
 #    from scratch, batch 4 at 256 px, 2,400 steps with the lr decaying from step 1,200, stopped
@@ -91,7 +91,7 @@ pack() {  # pack NAME RUN: the run's shipped weights, config, log and last sampl
     step $((SIAMESE_S + 60)) $PY -m stylegan_lib train siamese $FOLDERS --out "$WORK/siamese" \
         --steps 1000000 --batch 16 --tile 64 --ngf 32 --n-blocks 4 --ndf 64 --lr-g 1e-4 --lr-d 4e-4 \
         --identity-weight 0 --bf16 --d-backbone vgg19 --content-weight 1 --vgg-path "$VGG" \
-        --upsample bilinear --equivariance-weight 10 \
+        --upsample bilinear --d-scale 0.5 \
         --init-g checkpoints/siamese-vangogh --ema-beta 0.999 --device "$DEVICE" \
         --log-every 20 --sample-every 500 --checkpoint-every 500 --time-limit-s "$SIAMESE_S" -q ${SIAMESE_ARGS:-}
     pack siamese "$WORK/siamese"

@@ -69,9 +69,9 @@ REGISTRY: dict[str, ModelEntry] = {
     # download that does not match it is refused.
     "siamese-vangogh": ModelEntry(
         repo_id="stylegan-lib/siamese-vangogh",
-        revision="v3",
+        revision="v4",
         description="Siamese GAN generator, landscape photo -> Van Gogh, applied by tiles",
-        sha256="b7b88c92cac9ba628124ae06378374fbcde7458ba26ee3e464550328f4aa1ab7",
+        sha256="e34e1470b7179ffea49f256aea9e1ec0d6f6d4d6b9afaf1e6fa5d998663c77a7",
     ),
     # The same generator trained without the Combo model (D sees single tiles): the naive
     # baseline the Van Gogh HD tab compares against.
