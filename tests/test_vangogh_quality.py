@@ -207,3 +207,19 @@ def test_check_reads_the_eval_files(tmp_path):
     assert any(f.startswith("siamese-vangogh: eval.json measured other weights") for f in vq.check(tmp_path))
     (tmp_path / "cyclegan-vangogh" / "eval.json").unlink()
     assert any(f.startswith("cyclegan-vangogh: no ") for f in vq.check(tmp_path))
+
+
+def test_the_lattice_probe_adds_a_lattice_the_noise_figure_sees():
+    path = SCRIPT.parent / "lattice_probe.py"
+    spec_ = importlib.util.spec_from_file_location("lattice_probe", path)
+    probe = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(probe)
+    grid = probe.lattice(8, 8, amplitude=4)
+    assert set(np.unique(grid)) == {-4.0, 0.0, 4.0}  # the mean of two +-1 patterns
+    assert np.allclose(grid[:, :4], grid[:, 4:]) and not np.allclose(grid[:, :2], grid[:, 2:4])  # period 4
+    clean = _smooth_image(2)
+    (same,) = probe.add_lattice([clean], amplitude=0)
+    assert np.array_equal(same, clean)
+    (marked,) = probe.add_lattice([clean], amplitude=6)
+    assert marked.dtype == np.uint8 and np.abs(marked.astype(int) - clean).max() <= 6
+    assert vq.periodic_noise(marked) > 2 > 0.2 > abs(vq.periodic_noise(clean))
