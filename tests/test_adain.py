@@ -263,16 +263,18 @@ def test_bfloat16_runs_and_stays_close_to_float32(vgg, decoder, photo, painting)
 
 
 def test_upsampling_is_a_config_field_without_weights():
-    """The shipped config.json (no "upsample" key) reads as nearest; a bilinear decoder takes the same
-    weights strictly and computes the written-out chain of convolutions with bilinear 2x resizes."""
+    """A config.json without an "upsample" key (v2's, as shipped until v3) reads as nearest; the shipped v3
+    says bilinear; a bilinear decoder takes the same weights strictly and computes the written-out chain of
+    convolutions with bilinear 2x resizes."""
     import json
     from pathlib import Path
 
     import torch.nn.functional as F
 
     shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "adain-decoder" / "config.json"
-    assert "upsample" not in json.loads(shipped.read_text())
-    assert adain.AdaINConfig.from_dict(json.loads(shipped.read_text())).upsample == "nearest"
+    v2 = {"architecture": "adain-decoder", "width": 64, "vgg_weights": "caffe", "eps": 1e-05, "trained_steps": 4000}
+    assert adain.AdaINConfig.from_dict(v2).upsample == "nearest"
+    assert adain.AdaINConfig.from_dict(json.loads(shipped.read_text())).upsample == "bilinear"
     bilinear = adain.AdaINConfig(width=8, upsample="bilinear")
     assert adain.AdaINConfig.from_dict(bilinear.to_dict()) == bilinear
     with pytest.raises(ValueError, match="upsample must be one of"):

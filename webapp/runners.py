@@ -54,8 +54,8 @@ def units(height: int, width: int, *, size: int, num_scales: int, steps: int) ->
 # ----------------------------------------------------------------------------- fast stylizers
 
 FAST_LABEL = "AdaIN fast (Huang & Belongie 2017)"
-# The shipped decoder had 4,000 GPU steps (the paper: 160k); the panel says so.
-FAST_NOTE = "4,000 of the paper's 160k training steps: see checkpoints/adain-decoder/README.md"
+# The shipped decoder (v3) had 4,000 GPU steps at 256 px and 5,225 CPU steps at 128 px (the paper: 160k at 256 px).
+FAST_NOTE = "about 4 % of the paper's training (v3): see checkpoints/adain-decoder/README.md"
 
 
 def fast_stylize(content: Image.Image, style: Image.Image, *, side: int, alpha: float, preserve_colors: bool):
