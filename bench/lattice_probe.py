@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -50,15 +49,14 @@ def add_lattice(images, *, amplitude: float) -> list[np.ndarray]:
 
 
 def figures(images, *, refs: vq.References) -> dict:
-    found = vq.image_features(refs.vgg, vq.as_tensor(images), magenta=refs.magenta)
-    gaps = vq.style_gap(found, refs.features["photos"], refs.features["paintings"])
-    shares = vq.per_image_share(refs.classifier, images)
+    gaps, noise = vq.gap_and_noise(images, refs=refs)
+    share = vq.share_figure(images, refs=refs)
     return {
         "style_gap": {layer: round(g["gap_closed"], 4) for layer, g in gaps.items()},
         "style_gap_std": {layer: round(g["gap_closed_std"], 4) for layer, g in gaps.items()},
-        "noise": round(vq.noise_figure(images)["mean"], 3),
-        "painting_share": round(statistics.mean(shares), 4),
-        "auc_paintings_vs_these": round(vq.roc_auc(refs.shares["paintings"], shares), 4),
+        "noise": round(noise["mean"], 3),
+        "painting_share": round(share["mean"], 4),
+        "auc_paintings_vs_these": round(share["auc_paintings_vs_translated"], 4),
     }
 
 

@@ -474,6 +474,19 @@ def seams_4k(model: Model, photo: Image.Image, *, device: str = "cpu") -> dict:
     return out
 
 
+def gap_and_noise(images, *, refs: References) -> tuple[dict, dict]:
+    """(style gap closed per layer, noise figure) of a set of images (uint8 arrays or PIL) against ``refs``."""
+    found = image_features(refs.vgg, as_tensor(images), magenta=refs.magenta)
+    return style_gap(found, refs.features["photos"], refs.features["paintings"]), noise_figure(images)
+
+
+def share_figure(images, *, refs: References) -> dict:
+    """The domain classifier's mean painting share of ``images``, and how well its per-image share tells
+    real paintings (higher) from them: ROC AUC, 0.5 = not at all."""
+    shares = per_image_share(refs.classifier, images)
+    return {"mean": statistics.mean(shares), "auc_paintings_vs_translated": roc_auc(refs.shares["paintings"], shares)}
+
+
 def quick_figures(
     G=None,
     *,
@@ -498,9 +511,7 @@ def quick_figures(
     start = time.perf_counter()
     translated = translate_photos(model, refs.photos, device=device)
     seconds_translate = time.perf_counter() - start
-    found = image_features(refs.vgg, as_tensor(translated), magenta=refs.magenta)
-    gaps = style_gap(found, refs.features["photos"], refs.features["paintings"])
-    noise = noise_figure(translated)
+    gaps, noise = gap_and_noise(translated, refs=refs)
     return {
         "style_gap": gaps,
         "noise": _strip(noise),
@@ -517,13 +528,8 @@ def evaluate(model: Model, refs: References, *, seam_photo: Image.Image | None, 
     figures = quick_figures(model=model, refs=refs, device=device)
     translated = figures.pop("_translated")
     noise_values = figures.pop("_noise_values")
-    shares = per_image_share(refs.classifier, translated)
     figures["noise_auc_vs_paintings"] = roc_auc(noise_values, refs.noise["paintings"]["values"])
-    figures["painting_share"] = {
-        "mean": statistics.mean(shares),
-        # how well the per-image share tells real paintings (higher) from these translations: 0.5 = not at all
-        "auc_paintings_vs_translated": roc_auc(refs.shares["paintings"], shares),
-    }
+    figures["painting_share"] = share_figure(translated, refs=refs)
     if seam_photo is not None:
         figures["seams_4k"] = seams_4k(model, seam_photo, device=device)
     figures.update(
