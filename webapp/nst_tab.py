@@ -33,6 +33,7 @@ from .runners import (
     FAST_NOTE,
     MAGENTA_LABEL,
     MAGENTA_NOTE,
+    MAGENTA_SHORT_LABEL,
     check_shape,
     fast_stylize,
     magenta_stylize,
@@ -264,16 +265,19 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
             nst_status = gr.Markdown(examples.text("nst", "status"), elem_id="nst-status")
             nst_file = gr.File(label="Full-size PNG", interactive=False)
         with gr.Column():
-            fast_output = gr.Image(label=f"Fast: {FAST_LABEL}, {FAST_NOTE}", format="png", interactive=False,
+            # The label names the method only (a longer one wrapped over the picture); its training note goes below.
+            fast_output = gr.Image(label=FAST_LABEL, format="png", interactive=False,
                                    elem_id="nst-fast-output", value=examples.file("nst", "fast"))  # fmt: skip
+            gr.Markdown(f"<small>{FAST_NOTE}</small>", elem_id="nst-fast-note")
             fast_alpha = gr.Slider(0, 1, value=1, step=0.05, label="Fast model's style strength α",
                                    elem_id="nst-fast-alpha")  # fmt: skip
             fast_run = gr.Button("Fast stylise only", elem_id="nst-fast-run")
             fast_status = gr.Markdown(examples.text("nst", "fast_status"), elem_id="nst-fast-status")
             fast_file = gr.File(label="Fast result PNG", interactive=False)
-            magenta_output = gr.Image(label=f"Fast: {MAGENTA_LABEL}, {MAGENTA_NOTE}", format="png",
+            magenta_output = gr.Image(label=MAGENTA_SHORT_LABEL, format="png",
                                       interactive=False, elem_id="nst-magenta-output",
                                       value=examples.file("nst", "magenta"))  # fmt: skip
+            gr.Markdown(f"<small>{MAGENTA_NOTE}</small>", elem_id="nst-magenta-note")
             magenta_status = gr.Markdown(examples.text("nst", "magenta_status"), elem_id="nst-magenta-status")
             magenta_file = gr.File(label="Magenta result PNG", interactive=False)
     grid = gr.Gallery(label="α/β ratio grid (small, fast previews)", columns=5, format="png", elem_id="nst-grid")

@@ -80,6 +80,7 @@ def fast_stylize(content: Image.Image, style: Image.Image, *, side: int, alpha: 
 
 
 MAGENTA_LABEL = "Magenta arbitrary stylization (Ghiasi et al. 2017)"
+MAGENTA_SHORT_LABEL = "Magenta (Ghiasi et al. 2017)"  # fits one line on the picture in the NST tab
 MAGENTA_NOTE = "Magenta's TFLite model, converted: see checkpoints/magenta-arbitrary/README.md"
 
 
