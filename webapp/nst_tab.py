@@ -265,7 +265,7 @@ def build(demo: gr.Blocks, share: ShareLinks) -> None:  # noqa: ARG001
             nst_status = gr.Markdown(examples.text("nst", "status"), elem_id="nst-status")
             nst_file = gr.File(label="Full-size PNG", interactive=False)
         with gr.Column():
-            # The label names the method only (a longer one wrapped over the picture); its training note goes below.
+            # The label names the method only, as a longer one wraps over the picture; its training note goes below.
             fast_output = gr.Image(label=FAST_LABEL, format="png", interactive=False,
                                    elem_id="nst-fast-output", value=examples.file("nst", "fast"))  # fmt: skip
             gr.Markdown(f"<small>{FAST_NOTE}</small>", elem_id="nst-fast-note")
