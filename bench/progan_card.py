@@ -2,7 +2,10 @@
 
     python bench/progan_card.py --weights checkpoints/progan-faces   # writes samples.png, closest_latent_heldout.png
 
-``samples.png``: G on the app's seeds 0..63 (``sample_latents(1, seed=s)``), 8 per row.
+``samples.png``: G on the app's seeds 0..63 (``sample_latents(1, seed=s)``), 8 per row. With
+``--before OLD_FOLDER`` (a previous revision of the same model), also ``samples_before_after.png``:
+the old weights' 64 seeds on the left and these on the right, so a retrained model is judged
+beside the one it replaces.
 ``closest_latent_heldout.png``: the first ``--num`` held-out faces (top row, cropped and resized as in
 training) and the closest-latent search result for each (bottom row), with the app's and CLI's
 search settings (``latent.FACE_SEARCH``: 200 steps, lr 0.05, 8 starts chosen as the best of 256
@@ -31,6 +34,11 @@ from stylegan_lib.progan_train import face_targets
 from stylegan_lib.training import sample_grid
 
 
+def app_seeds(G: torch.nn.Module, *, z_dim: int) -> torch.Tensor:
+    """G's faces for the app's seeds 0..63, [64, 3, R, R] in [0, 1]."""
+    return torch.cat([generate(G, sample_latents(1, z_dim=z_dim, seed=s)) for s in range(64)])
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=list(FACE_MODELS), default="progan-faces",
@@ -40,13 +48,20 @@ def main(argv=None) -> None:
     parser.add_argument("--num", type=int, default=8, help="held-out faces searched")
     parser.add_argument("--steps", type=int, default=FACE_SEARCH.steps)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--before", type=Path, default=None, help="the previous revision's folder (same --model)")
     args = parser.parse_args(argv)
     folder = Path(args.weights)
     G, config = load_generator(model=args.model, path=folder)
     R = config.img_resolution
 
-    faces = torch.cat([generate(G, sample_latents(1, z_dim=config.z_dim, seed=s)) for s in range(64)])  # [64, 3, R, R]
+    faces = app_seeds(G, z_dim=config.z_dim)
     save_png(sample_grid(list(faces.split(8))), folder / "samples.png")
+    if args.before is not None:
+        G_old, old_config = load_generator(model=args.model, path=args.before)
+        old = app_seeds(G_old, z_dim=old_config.z_dim)
+        left, right = (sample_grid(list(f.split(8))) for f in (old, faces))
+        gap = torch.ones_like(left[..., :8])  # 8 white columns between the two grids
+        save_png(torch.cat([left, gap, right], dim=-1), folder / "samples_before_after.png")
 
     crop_box = training_info(hub.resolve(args.model, path=folder).config).get("crop_box", "")  # as trained
     targets = face_targets(args.faces / "heldout", resolution=R, crop_box=crop_box, count=args.num)

@@ -97,9 +97,9 @@ REGISTRY: dict[str, ModelEntry] = {
     ),
     "progan-faces": ModelEntry(
         repo_id="stylegan-lib/progan-faces",
-        revision="v2",
+        revision="v3",
         description="Progressive GAN face generator, G_ema",
-        sha256="0fede9eb0cf16e1161239ba069c1645f6d4dc0e5e2c9d246679df41ddd3f040a",
+        sha256="e85cdc78bc9f6ba1d9a01480dee71ee43d7ffac36ea1606707651ce2bf490c8f",
     ),
     # The DCGAN baseline (Radford et al. 2016) on the same faces: what progressive growing buys.
     "dcgan-faces": ModelEntry(

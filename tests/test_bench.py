@@ -133,17 +133,24 @@ def test_gpu_session_script_runs_through_on_the_cpu(shared_dir, tmp_path):
 
 
 def test_progan_card_redraws_the_shipped_sample_grid(shared_dir, tmp_path):
-    # the card's samples.png must be what its model.safetensors draws on the app's seeds 0..63
+    # the card's samples.png must be what its model.safetensors draws on the app's seeds 0..63, and the
+    # right half of its before/after figure too; --before with the same weights draws two equal halves
     shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "progan-faces"
     folder = tmp_path / "progan-faces"
     shutil.copytree(shipped, folder)
     args = ["--weights", str(folder), "--faces", str(shared_dir / "data" / "faces"), "--num", "2", "--steps", "2"]
+    args += ["--before", str(shipped)]
     command = [sys.executable, str(BENCH / "progan_card.py"), *args, "--json", str(tmp_path / "card.json")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     drawn, committed = (np.asarray(Image.open(f / "samples.png"), dtype=np.int16) for f in (folder, shipped))
     assert drawn.shape == committed.shape == (512, 512, 3) and np.abs(drawn - committed).max() <= 1
+    both = np.asarray(Image.open(folder / "samples_before_after.png"), dtype=np.int16)
+    assert both.shape == (512, 512 + 8 + 512, 3) and (both[:, 512:520] == 255).all()  # the white gap
+    assert np.abs(both[:, :512] - drawn).max() <= 1 and np.abs(both[:, 520:] - drawn).max() <= 1
+    pair = np.asarray(Image.open(shipped / "samples_before_after.png"), dtype=np.int16)
+    assert np.abs(pair[:, 520:] - committed).max() <= 1  # the committed comparison shows the shipped weights
     assert Image.open(folder / "closest_latent_heldout.png").size == (128, 128)  # 2 targets over their 2 results
     row = json.loads((tmp_path / "card.json").read_text())
     assert len(row["psnr"]) == 2 and all(10 < v < 60 for v in row["psnr"])
