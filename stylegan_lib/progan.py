@@ -399,6 +399,45 @@ def drift_penalty(real_logits: torch.Tensor) -> torch.Tensor:
     return real_logits.square().mean()
 
 
+class PathLengthPenalty(nn.Module):
+    """StyleGAN2's path-length regulariser (Karras et al. 2020, arXiv:1912.04958, sec. 3.2), on z.
+
+    For latents z and a random image-space direction y ~ N(0, I) / sqrt(R * R), the length
+    ``|J(z)^T y|`` (J = d G(z) / d z) is pulled towards ``mean``, an exponential moving average
+    of the lengths seen (``decay`` per call). Its minimum is a J whose singular values are equal:
+    a step in any latent direction changes the image by the same amount, which is what the latent
+    tools need (the closest-latent search and interpolation fold when G ignores most of z). ``mean``
+    is a buffer, so a checkpoint holds it and a resumed run continues exactly. Returns the mean
+    squared deviation; the caller weights it.
+    """
+
+    def __init__(self, *, decay: float = 0.01):
+        super().__init__()
+        if not 0.0 < decay <= 1.0:
+            raise ValueError(f"decay must be in (0, 1], got {decay}")
+        self.decay = decay
+        self.register_buffer("mean", torch.zeros(()))
+
+    def lengths(self, G, z: torch.Tensor, *, y: torch.Tensor, stage: int | None, alpha: float) -> torch.Tensor:
+        """``|J(z)^T y|`` per latent, [N], with the graph kept for a backward into G."""
+        z = z.detach().requires_grad_(True)  # [N, z_dim]
+        images = G(z, stage=stage, alpha=alpha)  # [N, 3, r, r]
+        wide = torch.promote_types(images.dtype, torch.float32)  # bfloat16 under autocast: sum in float32
+        (grad,) = torch.autograd.grad((images.to(wide) * y.to(wide)).sum(), z, create_graph=True)
+        return grad.to(wide).norm(dim=1)
+
+    def forward(self, G, z: torch.Tensor, *, y: torch.Tensor, stage: int | None, alpha: float) -> torch.Tensor:
+        lengths = self.lengths(G, z, y=y, stage=stage, alpha=alpha)
+        with torch.no_grad():
+            self.mean.lerp_(lengths.mean().to(self.mean), self.decay)
+        return (lengths - self.mean).square().mean()
+
+    @staticmethod
+    def direction(images_shape: torch.Size, *, generator: torch.Generator) -> torch.Tensor:
+        """y for images of ``images_shape`` ([N, 3, r, r]): N(0, I) / r, drawn on the CPU."""
+        return torch.randn(images_shape, generator=generator) / images_shape[-1]
+
+
 # ----------------------------------------------------------------------------- sampling and loading
 
 

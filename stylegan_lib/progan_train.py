@@ -10,7 +10,8 @@ schedule is the number of images shown, so a resumed run picks up the same stage
 Each step: one D step on a real and a fake batch, then one G step, then G_ema <- EMA(G). Loss
 from the model config: ``"wgan-gp"`` (WGAN-GP, lambda ``gp_weight``, plus ``drift_weight *
 E[D(x)^2]``) or ``"ns"`` (non-saturating logistic; with ``r1_gamma``, plus R1 on the real batch
-every ``r1_every`` steps). Adam lr 1e-3, betas (0, 0.99) as in the paper.
+every ``r1_every`` steps). Adam lr 1e-3, betas (0, 0.99) as in the paper. With ``pl_weight``, G's
+loss adds StyleGAN2's path-length term (``progan.PathLengthPenalty``) every ``pl_every`` steps.
 With ``augment`` set, D sees real and generated images only through DiffAugment
 (``augment.py``; Zhao et al. 2020), in both steps, so it cannot memorise a small face set.
 With ``d_backbone="vgg19"``, a second discriminator judges the same augmented images through a
@@ -70,7 +71,7 @@ BN_CALIBRATION = 512  # latents whose activations set a shipped DCGAN's batch-no
 
 LOG_FIELDS = (
     *("step", "kimg", "stage", "alpha", "batch", "loss_d", "loss_g", "penalty", "d_real", "d_fake"),
-    *("f_real", "f_fake", "seconds"),
+    *("f_real", "f_fake", "pl_mean", "seconds"),
 )
 
 
@@ -92,6 +93,10 @@ class ProGANTrainConfig(RunSettings):
     drift_weight: float = 0.001  # epsilon_drift
     r1_gamma: float = 0.0  # R1 penalty gamma / 2 * E|grad D(real)|^2 for the "ns" loss; 0 = off
     r1_every: int = 16  # steps between R1 terms, each weighted by this (StyleGAN2's lazy regularisation)
+    pl_weight: float = 0.0  # path-length regulariser's weight in G's loss (StyleGAN2: 2); 0 = off
+    pl_every: int = 4  # steps between path-length terms, each weighted by this (lazy, as R1)
+    pl_batch_shrink: int = 2  # the term uses batch // this latents of the G step's batch
+    pl_decay: float = 0.01  # per term, of the moving average the path lengths are pulled towards
     ema_beta: float = 0.999  # G_ema <- beta * G_ema + (1 - beta) * G after every step
     ema_rampup: float | None = 0.05  # cap G_ema's half-life at this fraction of the images shown; None: off
     d_backbone: str = ""  # "vgg19": add a discriminator on frozen VGG19 features (projected.py); "" = off
@@ -129,6 +134,8 @@ class ProGANTrainConfig(RunSettings):
             raise ValueError(f"r1_gamma must be >= 0 and r1_every >= 1, got {self.r1_gamma} and {self.r1_every}")
         if self.r1_gamma and self.model.loss != "ns":
             raise ValueError("r1_gamma is for the 'ns' loss; 'wgan-gp' has its own gradient penalty (gp_weight)")
+        if self.pl_weight < 0 or self.pl_every < 1 or self.pl_batch_shrink < 1 or not 0 < self.pl_decay <= 1:
+            raise ValueError("pl_weight must be >= 0, pl_every and pl_batch_shrink >= 1, pl_decay in (0, 1]")
         if self.ema_rampup is not None and self.ema_rampup <= 0:
             raise ValueError(f"ema_rampup must be > 0 or None, got {self.ema_rampup}")
         for k in range(self.model.num_stages):
@@ -326,6 +333,8 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
     out, model = Path(config.out), config.model
     world = distributed.init(config.device)
     device = world.device
+    if config.pl_weight and world.distributed:  # its double backward goes around the DDP wrapper
+        raise ValueError("pl_weight is for one-process runs; train without it under torchrun")
     for k in range(model.num_stages):  # every stage's batch splits evenly across the ranks
         batch_k = config.batch_for(4 * 2**k)
         world.local_batch(batch_k, what=f"batch at {4 * 2**k}x{4 * 2**k}")
@@ -366,7 +375,8 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
         FD = projected.FeatureDiscriminator(vgg, layers=layers, size=config.d_feature_size,
                                             width=config.d_feature_width).to(device)  # fmt: skip
         opt_f = torch.optim.Adam(FD.parameters(), lr=config.d_feature_lr, betas=betas)  # the heads only
-    noise = torch.Generator().manual_seed(config.seed + 1)  # z and GP mixing weights, drawn on the CPU
+    pl = progan.PathLengthPenalty(decay=config.pl_decay).to(device) if config.pl_weight else None
+    noise = torch.Generator().manual_seed(config.seed + 1)  # z, GP mixing weights, path directions; on the CPU
     aug_rng = torch.Generator().manual_seed(config.seed + 2)  # DiffAugment's transforms
     policy = parse_policy(config.augment)
 
@@ -387,7 +397,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
     # what a checkpoint holds and a resume restores (with the torch RNG); None: a discriminator the run has not.
     # D_feat: the heads, not VGG19. The DiffAugment RNG is restored below, on its own.
     parts = {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g, "opt_d": opt_d, "D_feat": FD, "opt_feat": opt_f,
-             "data": data, "noise_rng": noise}  # fmt: skip
+             "data": data, "noise_rng": noise, "path_length": pl}  # fmt: skip
     step, shown, elapsed = 0, 0, 0.0
     state = checkpointing.load_state(out)
     if state is not None:
@@ -408,6 +418,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             **{"final_stage": stage, "final_alpha": alpha, "complete": shown >= total},
             **{"train_data": Path(config.data).name, "crop_box": config.crop_box, "ema_beta": config.ema_beta},
             **{"ema_rampup": config.ema_rampup, "augment": config.augment, "r1_gamma": config.r1_gamma},
+            **({"pl_weight": config.pl_weight, "pl_every": config.pl_every} if pl is not None else {}),
             **(
                 {"d_backbone": config.d_backbone, "d_layers": config.d_layers, "d_pixel": config.d_pixel}
                 if FD is not None
@@ -482,6 +493,10 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
                     loss_g = progan.g_loss_wgan(d_gen) if model.loss == "wgan-gp" else progan.g_loss_ns(d_gen)
                 if FD is not None:  # G's gradient flows back through the frozen VGG19
                     loss_g = loss_g + config.d_feature_weight * projected.g_loss_hinge(FD(seen).float())
+                if pl is not None and step % config.pl_every == 0:  # lazy: every pl_every steps, that much
+                    z_pl = z[: max(1, len(z) // config.pl_batch_shrink)]
+                    y = pl.direction((len(z_pl), 3, *real.shape[-2:]), generator=noise).to(device)
+                    loss_g = loss_g + config.pl_weight * config.pl_every * pl(G, z_pl, y=y, **kw)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
@@ -498,7 +513,8 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
             last = shown >= total or run.out_of_time()
             stopped = False
             if run.due(step, config.log_every, last=last):
-                values = (loss_d, loss_g, penalty, d_real.mean(), d_fake.mean(), f_real.mean(), f_fake.mean())
+                pl_mean = zero if pl is None else pl.mean
+                values = (loss_d, loss_g, penalty, d_real.mean(), d_fake.mean(), f_real.mean(), f_fake.mean(), pl_mean)
                 losses = dict(zip(LOG_FIELDS[5:-1], (round(v, 5) for v in world.mean(values)), strict=True))
                 run.write([step, round(shown / 1000, 3), k, round(alpha, 4), n, *losses.values(), round(elapsed, 1)])
                 stopped = run.report(callback, TrainProgress(step, shown, total, k, alpha, losses))

@@ -228,6 +228,68 @@ def test_r1_penalty_matches_finite_differences_and_reaches_d(config):
     assert D.out.weight.grad is not None and D.out.weight.grad.abs().sum() > 0
 
 
+class _LinearGenerator(torch.nn.Module):
+    """G(z) = A z as a [3, 4, 4] image: J^T y = A^T y for every z."""
+
+    def __init__(self, A: torch.Tensor):
+        super().__init__()
+        self.A = torch.nn.Parameter(A)  # [48, z_dim]
+
+    def forward(self, z, *, stage, alpha):
+        return (z @ self.A.T).view(-1, 3, 4, 4)
+
+
+def test_path_lengths_of_a_linear_generator_and_the_moving_mean():
+    torch.manual_seed(4)
+    G = _LinearGenerator(torch.randn(48, 6, dtype=torch.float64))
+    z, y = torch.randn(5, 6, dtype=torch.float64), torch.randn(5, 3, 4, 4, dtype=torch.float64)
+    pl = progan.PathLengthPenalty(decay=0.25).double()
+    expected = (y.flatten(1) @ G.A.detach()).norm(dim=1)  # |A^T y| per latent, independent of z
+    assert torch.allclose(pl.lengths(G, z, y=y, stage=None, alpha=1.0), expected, rtol=1e-12)
+    first = pl(G, z, y=y, stage=None, alpha=1.0)
+    assert pl.mean.item() == pytest.approx(0.25 * expected.mean().item(), rel=1e-12)  # lerp from 0
+    assert first.item() == pytest.approx((expected - 0.25 * expected.mean()).square().mean().item(), rel=1e-10)
+    first.backward()
+    assert G.A.grad is not None and G.A.grad.abs().sum() > 0  # the term trains G
+    assert not z.requires_grad  # the caller's latents are left alone
+    state = pl.state_dict()
+    assert list(state) == ["mean"]  # what a checkpoint holds and a resume restores
+
+
+def test_path_length_penalty_is_smaller_for_equal_singular_values_than_for_a_folded_jacobian():
+    # the regulariser's point: at equal total gain, a J that ignores most latent directions
+    # (one large singular value) gets a larger penalty than one that uses all of them equally
+    torch.manual_seed(5)
+    U, _ = torch.linalg.qr(torch.randn(48, 16, dtype=torch.float64))
+    V, _ = torch.linalg.qr(torch.randn(16, 16, dtype=torch.float64))
+    spread = torch.ones(16, dtype=torch.float64)
+    folded = torch.zeros(16, dtype=torch.float64)
+    folded[0] = 4.0  # the same Frobenius norm as `spread`
+    y = progan.PathLengthPenalty.direction(torch.Size([4096, 3, 4, 4]), generator=torch.Generator().manual_seed(6))
+    z = torch.zeros(4096, 16, dtype=torch.float64)
+    penalties = []
+    for s in (spread, folded):
+        pl = progan.PathLengthPenalty(decay=1.0)  # the mean of this batch's lengths itself
+        penalties.append(pl(_LinearGenerator(U @ torch.diag(s) @ V.T), z, y=y.double(), stage=None, alpha=1.0).item())
+    assert penalties[1] > 5 * penalties[0]
+
+
+def test_path_lengths_of_progan_match_finite_differences(config):
+    torch.manual_seed(7)
+    G = Generator(config).double()
+    z, y = torch.randn(2, config.z_dim, dtype=torch.float64), torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    lengths = progan.PathLengthPenalty().lengths(G, z, y=y, stage=1, alpha=0.5)
+    for i in range(2):
+        grad = _input_gradient(lambda v, t=y[i]: (G(v[None], stage=1, alpha=0.5)[0] * t).sum().item(), z[i])
+        assert lengths[i].item() == pytest.approx(grad.norm().item(), rel=1e-6)
+
+
+def test_path_length_penalty_rejects_a_bad_decay():
+    for decay in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="decay"):
+            progan.PathLengthPenalty(decay=decay)
+
+
 def test_update_ema_formula_and_buffers():
     config = DCGANConfig(z_dim=8, img_resolution=8, g_width=8, d_width=4)
     G, G_ema = DCGANGenerator(config).double(), DCGANGenerator(config).double()

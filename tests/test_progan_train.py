@@ -135,6 +135,7 @@ def test_progressive_run_visits_every_stage_and_ships_g_ema(faces, tmp_path):
         ("ns", {}),
         ("ns", {"augment": "color,translation,cutout"}),
         ("ns", {"augment": "translation", "r1_gamma": 1.0, "r1_every": 3}),  # R1 at steps 0, 3 (before), 6, 9...
+        ("ns", {"pl_weight": 2.0, "pl_every": 3}),  # the path-length mean is restored with the run
     ],
 )
 def test_resume_mid_fade_is_bit_identical(faces, tmp_path, loss, extra):
