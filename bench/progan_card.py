@@ -54,14 +54,13 @@ def main(argv=None) -> None:
     G, config = load_generator(model=args.model, path=folder)
     R = config.img_resolution
 
-    faces = app_seeds(G, z_dim=config.z_dim)
-    save_png(sample_grid(list(faces.split(8))), folder / "samples.png")
+    grid = sample_grid(list(app_seeds(G, z_dim=config.z_dim).split(8)))  # [1, 3, 8R, 8R]
+    save_png(grid, folder / "samples.png")
     if args.before is not None:
         G_old, old_config = load_generator(model=args.model, path=args.before)
-        old = app_seeds(G_old, z_dim=old_config.z_dim)
-        left, right = (sample_grid(list(f.split(8))) for f in (old, faces))
-        gap = torch.ones_like(left[..., :8])  # 8 white columns between the two grids
-        save_png(torch.cat([left, gap, right], dim=-1), folder / "samples_before_after.png")
+        old = sample_grid(list(app_seeds(G_old, z_dim=old_config.z_dim).split(8)))
+        gap = torch.ones_like(old[..., :8])  # 8 white columns between the two grids
+        save_png(torch.cat([old, gap, grid], dim=-1), folder / "samples_before_after.png")
 
     crop_box = training_info(hub.resolve(args.model, path=folder).config).get("crop_box", "")  # as trained
     targets = face_targets(args.faces / "heldout", resolution=R, crop_box=crop_box, count=args.num)

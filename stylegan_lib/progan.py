@@ -424,7 +424,7 @@ class PathLengthPenalty(nn.Module):
         images = G(z, stage=stage, alpha=alpha)  # [N, 3, r, r]
         wide = torch.promote_types(images.dtype, torch.float32)  # bfloat16 under autocast: sum in float32
         (grad,) = torch.autograd.grad((images.to(wide) * y.to(wide)).sum(), z, create_graph=True)
-        return grad.to(wide).norm(dim=1)
+        return grad.norm(dim=1)  # z's dtype: float32, or float64 in a float64 check
 
     def forward(self, G, z: torch.Tensor, *, y: torch.Tensor, stage: int | None, alpha: float) -> torch.Tensor:
         lengths = self.lengths(G, z, y=y, stage=stage, alpha=alpha)
