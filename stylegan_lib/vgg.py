@@ -150,7 +150,10 @@ def build_vgg19(
     name = resolved.config.get("input_convention")
     if name not in CONVENTIONS:
         raise ValueError(f"{resolved.path}: config input_convention must be one of {list(CONVENTIONS)}, got {name!r}")
-    model = VGG19Features(convention=CONVENTIONS[name], pooling=pooling, through=_deepest_relu(resolved))
+    # The random init that the weights overwrite must not advance the global RNG: a trainer's
+    # later random inits would otherwise depend on whether VGG19 was already cached in the process.
+    with torch.random.fork_rng(devices=[]):
+        model = VGG19Features(convention=CONVENTIONS[name], pooling=pooling, through=_deepest_relu(resolved))
     hub.load_model_weights(model, resolved)
     return model.requires_grad_(False).eval().to(device=device, dtype=dtype)
 

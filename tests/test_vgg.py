@@ -96,3 +96,13 @@ def test_a_cut_trunk_matches_the_whole_and_refuses_deeper_layers(hub_cache, tmp_
         assert torch.equal(got[name], expected[name])
     with pytest.raises(ValueError, match="through relu4_1 only.*relu5_1"):
         cut(image, ["relu3_1", "relu5_1"])
+
+
+def test_building_vgg19_leaves_the_global_rng_alone(hub_cache):
+    # Its throwaway random init must not move torch's global RNG, or a trainer that builds VGG19
+    # between seeding and its own inits would init differently when VGG19 is already cached.
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    build_vgg19(hub.resolve("vgg19-caffe"))
+    assert torch.equal(torch.rand(3), expected)
