@@ -92,6 +92,7 @@ class Generator(nn.Module):
 
     def __init__(self, config: CycleGANConfig):
         super().__init__()
+        self.config = config
         c = config.ngf
         up = _upsample_resize if config.upsample == "resize" else _upsample_transpose
         self.net = nn.Sequential(
@@ -152,6 +153,30 @@ class Discriminator(nn.Module):
         if min(x.shape[-2:]) < 32:
             raise ValueError(f"the PatchGAN discriminator needs images of at least 32x32, got {tuple(x.shape[-2:])}")
         return self.net(x * 2 - 1)
+
+
+def resize_weights_from_transpose(G: Generator) -> dict[str, torch.Tensor]:
+    """The weights of ``G`` (transposed u-k layers) for the same generator with resize-convolution
+    u-k layers: a warm start that keeps what G learnt and drops its checkerboard.
+
+    A stride-2 transposed convolution with kernel W is a convolution with W flipped over the input
+    with zeros inserted between its pixels; nearest upsampling is that zero-inserted input summed
+    over a 2x2 box. So a resize-convolution with W flipped (and in/out channels swapped), divided
+    by 4, computes exactly the transposed layer's output averaged over each 2x2 window (up to the
+    bias, which passes through; away from the border): a box filter that is zero at the period-2
+    frequency of the checkerboard and keeps the rest, shifted by half an output pixel. Every other
+    weight is copied.
+    """
+    if G.config.upsample != "transpose":
+        raise ValueError(f"G already has {G.config.upsample!r} upsampling")
+    target = Generator(CycleGANConfig(**{**asdict(G.config), "upsample": "resize"}))
+    transposed = {f"{name}.weight" for name, m in G.named_modules() if isinstance(m, nn.ConvTranspose2d)}
+    out = {}
+    # the two nets hold the same parameters in the same order; only the u-k modules' indices differ
+    source, names = G.state_dict(), list(target.state_dict())
+    for (key, value), new_key in zip(source.items(), names, strict=True):
+        out[new_key] = value.transpose(0, 1).flip(-2, -1) / 4 if key in transposed else value.clone()
+    return out
 
 
 def init_weights(module: nn.Module, *, std: float = 0.02) -> nn.Module:

@@ -13,6 +13,12 @@ G_BA(G_AB(A)), B, G_BA(B) for four fixed crops). A ``time_limit_s`` ends the run
 checkpoint, so a long training can be cut into commands that fit a time limit and resumed with
 the same command. ``bf16``: bfloat16 autocast, as in every trainer (:mod:`stylegan_lib.precision`).
 
+``init_g`` starts a new run's G_AB from a shipped generator (G_BA and both discriminators start
+afresh); a transposed-convolution generator can start a resize-convolution run, its u-k kernels
+converted (:func:`stylegan_lib.cyclegan.resize_weights_from_transpose`). With ``ema_beta``, an
+exponential moving average of G_AB's weights is kept and ships instead of G_AB (as in
+:mod:`stylegan_lib.siamese_train`): a short GAN run's last step is a noisy pick.
+
 Under ``torchrun`` the run is data-parallel (:mod:`stylegan_lib.distributed`): ``batch`` is the
 global N, split across the ranks. The generators are wrapped in DistributedDataParallel for their
 step, the discriminators for theirs (the generators' loss looks through the bare, frozen
@@ -22,6 +28,7 @@ all translations, queries its copy (same seed, same images, same order) and keep
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -36,13 +43,15 @@ from .cyclegan import (
     build_models,
     cycle_loss,
     learning_rate,
+    load_generator,
     lsgan_d_loss,
     lsgan_g_loss,
+    resize_weights_from_transpose,
 )
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
 from .precision import autocast_context, training_autocast, training_channels_last
-from .training import RunLog, RunSettings, TrainProgress, restore_run, sample_grid, save_run
+from .training import RunLog, RunSettings, TrainProgress, restore_run, sample_grid, save_run, update_ema
 
 LOG_FIELDS = (
     *("step", "loss_g_ab", "loss_g_ba", "loss_cycle_a", "loss_cycle_b", "loss_idt_a", "loss_idt_b"),
@@ -66,6 +75,8 @@ class CycleGANTrainConfig(RunSettings):
     cycle_weight: float = 10.0  # lambda
     identity_weight: float = 5.0  # 0.5 * lambda as in the paper's painting <-> photo runs; 0 = off
     pool_size: int = 50
+    init_g: str | None = None  # a new run starts G_AB from these weights (model folder or .safetensors; see below)
+    ema_beta: float | None = None  # G_ema <- beta * G_ema + (1 - beta) * G_AB each step, and G_ema ships; None: G_AB
     model: CycleGANConfig = field(default_factory=CycleGANConfig)
 
 
@@ -79,6 +90,8 @@ def train_cyclegan(
     world.local_batch(config.batch)  # the global batch must split evenly across the ranks
     decay_start = config.steps // 2 if config.decay_start is None else config.decay_start
     learning_rate(0, lr=config.lr, steps=config.steps, decay_start=decay_start)  # validates decay_start
+    if config.ema_beta is not None and not 0.0 < config.ema_beta < 1.0:
+        raise ValueError(f"ema_beta must be in (0, 1) or None, got {config.ema_beta}")
     torch.manual_seed(config.seed)
     paths_a, paths_b = list_images(*config.domain_a), list_images(*config.domain_b)
     crop = CropConfig(crop=config.crop, max_side=config.max_side, seed=config.seed)
@@ -108,17 +121,32 @@ def train_cyclegan(
         for pool, key in ((pool_a, "pool_a"), (pool_b, "pool_b")):
             pool.load_state_dict({**state[key], "images": [t.to(device) for t in state[key]["images"]]})
         step, elapsed = state["step"], state["elapsed"]
+    elif config.init_g is not None:
+        G_AB.load_state_dict(_init_weights(config.init_g, config.model))
+    # G_ema starts as G_AB (also when a run begun without it is resumed with ema_beta)
+    G_ema = None
+    if config.ema_beta is not None:
+        G_ema = copy.deepcopy(G_AB).eval().requires_grad_(False)
+        if state is not None and "G_ema" in state:
+            G_ema.load_state_dict(state["G_ema"])
 
     def save() -> None:
         counters = {"step": step, "elapsed": elapsed, "config": asdict(config)}
         info = {"direction": "A->B", "trained_steps": step, "train_seconds": round(elapsed), "crop": config.crop}
-        saved = {**parts, "pool_a": pool_a, "pool_b": pool_b}
-        save_run(out, saved, counters=counters, shipped=G_AB, model=config.model.to_dict(), training=info)
+        if config.init_g is not None:
+            info["init"] = config.init_g  # trained_steps counts the steps after it
+        if G_ema is not None:
+            info["ema_beta"] = config.ema_beta
+        saved = {**parts, "pool_a": pool_a, "pool_b": pool_b, "G_ema": G_ema}
+        shipped = G_AB if G_ema is None else G_ema
+        save_run(out, saved, counters=counters, shipped=shipped, model=config.model.to_dict(), training=info)
 
     def save_samples(path: Path) -> None:
         with torch.no_grad(), autocast:
             ab = G_AB(show_a)
             rows = [show_a, ab, G_BA(ab), show_b, G_BA(show_b)]
+            if G_ema is not None:
+                rows.insert(2, G_ema(show_a))
         save_png(sample_grid([r.float().cpu() for r in rows]), path)
 
     # DDP wrappers, each called only in its own step
@@ -165,6 +193,8 @@ def train_cyclegan(
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
+            if G_ema is not None:
+                update_ema(G_ema, G_AB, beta=config.ema_beta)
             step += 1
             elapsed = run.elapsed
 
@@ -181,3 +211,15 @@ def train_cyclegan(
             if run.out_of_time():
                 break
         return run.finish(save)
+
+
+def _init_weights(path: str, model: CycleGANConfig) -> dict[str, torch.Tensor]:
+    """G_AB's starting weights from a shipped generator at ``path``: the same architecture, or the
+    transposed-convolution version of a resize-convolution run (converted, see
+    :func:`stylegan_lib.cyclegan.resize_weights_from_transpose`)."""
+    start, start_config = load_generator(path=path)
+    if start_config == model:
+        return start.state_dict()
+    if asdict(start_config) == {**asdict(model), "upsample": "transpose"} and model.upsample == "resize":
+        return resize_weights_from_transpose(start)
+    raise ValueError(f"init_g {path} has another model config: {start_config} (run: {model})")

@@ -18,9 +18,11 @@ from stylegan_lib.cyclegan import (
     _upsample_transpose,
     build_models,
     cycle_loss,
+    init_weights,
     learning_rate,
     lsgan_d_loss,
     lsgan_g_loss,
+    resize_weights_from_transpose,
 )
 
 TINY = CycleGANConfig(ngf=4, n_blocks=1, ndf=8)
@@ -118,6 +120,36 @@ def test_resize_generator_loads_only_as_resize():
     assert CycleGANConfig.from_dict({"ngf": 4, "n_blocks": 1, "ndf": 8}).upsample == "transpose"  # old config.json
     with pytest.raises(ValueError, match="upsample must be one of"):
         CycleGANConfig(upsample="bilinear")
+
+
+def test_resize_weights_from_transpose_average_the_checkerboard_away():
+    # A transposed generator with random weights, converted: each u-k layer now gives exactly the
+    # transposed layer's output averaged over the 2x2 window ending at each pixel (bias aside,
+    # away from the reflect-padded border), so its period-2 pattern vanishes on a flat input; every
+    # other weight is copied unchanged.
+    torch.manual_seed(0)
+    G = init_weights(Generator(TINY))
+    for p in G.parameters():
+        p.data.normal_(0, 0.3)
+    R = Generator(replace(TINY, upsample="resize"))
+    R.load_state_dict(resize_weights_from_transpose(G))  # strict: every key and shape fits
+    ups_t = [m for m in G.net if isinstance(m, torch.nn.ConvTranspose2d)]
+    ups_r = [R.net[i : i + 3] for i, m in enumerate(R.net) if isinstance(m, torch.nn.Upsample)]
+    assert len(ups_t) == len(ups_r) == 2
+    for t, r in zip(ups_t, ups_r, strict=True):
+        x = torch.randn(1, t.in_channels, 10, 10)
+        bias = t.bias.view(1, -1, 1, 1)
+        with torch.no_grad():
+            boxed = F.avg_pool2d(F.pad(t(x) - bias, (1, 0, 1, 0)), 2, stride=1) + bias
+            torch.testing.assert_close(r(x)[..., 2:-2, 2:-2], boxed[..., 2:-2, 2:-2], atol=1e-5, rtol=1e-5)
+            flat = x[..., :1, :1].expand_as(x)
+            assert _period2_energy(t(flat)[0, :, 4:-4, 4:-4]) > 0.1
+            assert _period2_energy(r(flat)[0, :, 4:-4, 4:-4]) < 1e-5
+    transposed = {id(t.weight) for t in ups_t}
+    pairs = list(zip(G.parameters(), R.parameters(), strict=True))
+    assert all(torch.equal(p, q) for p, q in pairs if id(p) not in transposed)
+    with pytest.raises(ValueError, match="already has 'resize'"):
+        resize_weights_from_transpose(R)
 
 
 def test_generator_refuses_tiny_images_with_a_clear_message():

@@ -1,6 +1,7 @@
 """CycleGAN training on tiny real crops: learning, exact resume, shipped weights, CLI, full-frame inference."""
 
 import csv
+import json
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,7 +14,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from stylegan_lib import checkpointing, translate
-from stylegan_lib.cyclegan import CycleGANConfig, Generator, cycle_loss, load_generator
+from stylegan_lib.cyclegan import CycleGANConfig, Generator, cycle_loss, load_generator, resize_weights_from_transpose
 from stylegan_lib.cyclegan_train import CycleGANTrainConfig, train_cyclegan
 from stylegan_lib.data import CropConfig, CropSampler, list_images
 from stylegan_lib.domain import structure_preservation
@@ -83,6 +84,36 @@ def test_resume_refuses_another_model(domains, tmp_path):
     train_cyclegan(config(domains, tmp_path / "run", steps=1))
     with pytest.raises(ValueError, match="another model config"):
         train_cyclegan(config(domains, tmp_path / "run", steps=2, model=replace(TINY, ngf=8)))
+
+
+def test_init_g_converts_a_transposed_generator_and_g_ema_ships(domains, tmp_path):
+    teacher = Path(train_cyclegan(config(domains, tmp_path / "teacher", steps=2))).parent  # transposed u-k
+    G_t, _ = load_generator(path=teacher)
+    resize = replace(TINY, upsample="resize")
+    run = tmp_path / "run"
+    train_cyclegan(config(domains, run, steps=0, model=resize, init_g=str(teacher), ema_beta=0.9))
+    start = checkpointing.load_state(run)
+    expected = resize_weights_from_transpose(G_t)
+    assert all(torch.equal(start["G_AB"][k], expected[k]) for k in expected)  # G_AB starts converted
+    assert all(torch.equal(start["G_ema"][k], expected[k]) for k in expected)  # G_ema starts as G_AB
+    kw = dict(steps=4, model=resize, init_g=str(teacher), ema_beta=0.9)
+    weights = train_cyclegan(config(domains, run, **kw))
+    state, shipped = checkpointing.load_state(run), load_file(str(weights))
+    for k in shipped:  # G_ema = 0.9^4 of the start + the rest from the steps: between the start and G_AB
+        assert torch.equal(shipped[k], state["G_ema"][k])
+    moved = [k for k in shipped if not torch.equal(state["G_AB"][k], start["G_AB"][k])]
+    assert moved and all(not torch.equal(shipped[k], state["G_AB"][k]) for k in moved)
+    info = json.loads((run / "config.json").read_text())["training"]
+    assert info["init"] == str(teacher) and info["ema_beta"] == 0.9 and info["trained_steps"] == 4
+    for _ in range(4):  # exact resume, G_ema included
+        train_cyclegan(config(domains, tmp_path / "resumed", time_limit_s=0.0, **kw))
+    resumed = checkpointing.load_state(tmp_path / "resumed")
+    for net in ("G_AB", "G_ema", "D_B"):
+        assert all(torch.equal(state[net][k], resumed[net][k]) for k in state[net]), net
+    with pytest.raises(ValueError, match="another model config"):  # a wider teacher does not fit
+        train_cyclegan(config(domains, tmp_path / "wide", model=replace(resize, ngf=8), init_g=str(teacher)))
+    with pytest.raises(ValueError, match="ema_beta"):
+        train_cyclegan(config(domains, tmp_path / "bad", ema_beta=1.0))
 
 
 def test_cli_trains_then_translates_with_method_cyclegan(domains, tmp_path):
