@@ -175,7 +175,7 @@ def resize_weights_from_transpose(G: Generator) -> dict[str, torch.Tensor]:
     # the two nets hold the same parameters in the same order; only the u-k modules' indices differ
     source, names = G.state_dict(), list(target.state_dict())
     for (key, value), new_key in zip(source.items(), names, strict=True):
-        out[new_key] = value.transpose(0, 1).flip(-2, -1) / 4 if key in transposed else value.clone()
+        out[new_key] = (value.transpose(0, 1).flip(-2, -1) / 4).contiguous() if key in transposed else value.clone()
     return out
 
 
