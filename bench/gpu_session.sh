@@ -15,11 +15,14 @@
 #    SIAMESE_S seconds (default 200)
 #    -> $OUT/siamese.tar: model.safetensors + config.json (G_ema), log.csv, the last sample grid
 # 2. CycleGAN, Van Gogh (#21): resize-convolution upsampling (no checkerboard; Odena et al. 2016),
-#    from scratch, batch 4 at 256 px, 2,400 steps with the lr decaying from step 1,200, stopped
-#    after CYCLEGAN_S seconds (default 170): about the shipped model's compute -> $OUT/cyclegan.tar
-# 3. ProGAN faces (#22), only with PROGAN_S > 0 (default 0: no recipe yet beats v2 at equal
-#    compute on the CPU): the 64x64 WGAN-GP recipe of checkpoints/progan-faces -> $OUT/progan.tar,
-#    then bench/progan.py quality on it (closest-latent PSNR) -> $OUT/progan_quality.json
+#    G_AB warm started from checkpoints/cyclegan-vangogh (a transposed-convolution G is converted),
+#    G_BA and both D afresh, EMA of G_AB shipped, batch 4 at 256 px, 2,400 steps with the lr decaying
+#    from step 1,200, stopped after CYCLEGAN_S seconds (default 170) -> $OUT/cyclegan.tar
+# 3. ProGAN faces (#22), only with PROGAN_S > 0 (default 0: the faces would leave Gatys' VGG19 at
+#    home, see bench/gpu_pack.sh): progan-faces v3's recipe (non-saturating loss, batch 64, Adam 5e-3
+#    with betas (0, 0.99), EMA 0.999, DiffAugment color + translation) at 160 channels a stage instead
+#    of 128 -> $OUT/progan.tar, then bench/progan.py quality on it (closest-latent PSNR)
+#    -> $OUT/progan_quality.json
 # 4. bench/translate.py (#25): the Siamese G on a 3840x2160 photo, whole-photo statistics,
 #    bfloat16 + channels_last, compiled; printed to the log
 # 5. The tests that need CUDA (the CUDA-graph search; tiles cut on the device against the CPU).
@@ -98,6 +101,7 @@ pack() {  # pack NAME RUN: the run's shipped weights, config, log and last sampl
 
     step $((CYCLEGAN_S + 60)) $PY -m stylegan_lib train cyclegan $FOLDERS --out "$WORK/cyclegan" \
         --steps 2400 --decay-start 1200 --batch 4 --crop 256 --identity-weight 5 --upsample resize --bf16 \
+        --init-g checkpoints/cyclegan-vangogh --ema-beta 0.998 \
         --device "$DEVICE" --log-every 20 --sample-every 500 --checkpoint-every 500 \
         --time-limit-s "$CYCLEGAN_S" -q ${CYCLEGAN_ARGS:-}
     pack cyclegan "$WORK/cyclegan"
@@ -105,8 +109,9 @@ pack() {  # pack NAME RUN: the run's shipped weights, config, log and last sampl
     if ((PROGAN_S > 0)); then
         rm -rf "$WORK/faces" && $PY -m zipfile -e "$FACES" "$WORK/faces"
         step $((PROGAN_S + 60)) $PY -m stylegan_lib train progan --data "$WORK/faces/train" --crop-box "" \
-            --out "$WORK/progan" --img-resolution 64 --fmap-base 4096 --fmap-max 160 --loss wgan-gp --batch 64 \
-            --batch-per-res "" --kimg-per-phase "$KIMG" --kimg-final 10000 --augment color,translation,cutout \
+            --out "$WORK/progan" --img-resolution 64 --fmap-base 4096 --fmap-max 160 --loss ns --batch 64 \
+            --batch-per-res "" --lr 5e-3 --beta1 0 --beta2 0.99 --ema-beta 0.999 --kimg-per-phase "$KIMG" \
+            --kimg-final 10000 --augment color,translation \
             --device "$DEVICE" --sample-every 1000 --checkpoint-every 1000 \
             --time-limit-s "$PROGAN_S" --quiet ${PROGAN_TRAIN_ARGS:-}
         pack progan "$WORK/progan"
