@@ -83,9 +83,9 @@ REGISTRY: dict[str, ModelEntry] = {
     ),
     "cyclegan-vangogh": ModelEntry(
         repo_id="stylegan-lib/cyclegan-vangogh",
-        revision="v2",
+        revision="v3",
         description="CycleGAN generator, landscape photo -> Van Gogh",
-        sha256="6633e3bf36ed04c37a462c4a6571504e2d3dac3abba4bbe57371db7363108654",
+        sha256="e7dcde0050b90f3294035ed25f1bf987ee14b8e245637a934573f410bf44e5f7",
     ),
     # An evaluation tool, not a product model: photo-vs-painting classifier on 64x64 tiles,
     # used to report "does it look like Van Gogh" for the translation methods.
