@@ -17,7 +17,10 @@ the same command. ``bf16``: bfloat16 autocast, as in every trainer (:mod:`styleg
 afresh); a transposed-convolution generator can start a resize-convolution run, its u-k kernels
 converted (:func:`stylegan_lib.cyclegan.resize_weights_from_transpose`). With ``ema_beta``, an
 exponential moving average of G_AB's weights is kept and ships instead of G_AB (as in
-:mod:`stylegan_lib.siamese_train`): a short GAN run's last step is a noisy pick.
+:mod:`stylegan_lib.siamese_train`): a short GAN run's last step is a noisy pick. ``d_scale`` < 1:
+both discriminators judge every crop (real, translated, pooled) resized by that factor with an
+antialiasing filter (:func:`stylegan_lib.training.discriminator_view`), so speckle and lattices
+finer than two output pixels earn G no reward; the cycle and identity losses stay at full size.
 
 Under ``torchrun`` the run is data-parallel (:mod:`stylegan_lib.distributed`): ``batch`` is the
 global N, split across the ranks. The generators are wrapped in DistributedDataParallel for their
@@ -51,7 +54,16 @@ from .cyclegan import (
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
 from .precision import autocast_context, training_autocast, training_channels_last
-from .training import RunLog, RunSettings, TrainProgress, restore_run, sample_grid, save_run, update_ema
+from .training import (
+    RunLog,
+    RunSettings,
+    TrainProgress,
+    discriminator_view,
+    restore_run,
+    sample_grid,
+    save_run,
+    update_ema,
+)
 
 LOG_FIELDS = (
     *("step", "loss_g_ab", "loss_g_ba", "loss_cycle_a", "loss_cycle_b", "loss_idt_a", "loss_idt_b"),
@@ -77,6 +89,7 @@ class CycleGANTrainConfig(RunSettings):
     pool_size: int = 50
     init_g: str | None = None  # a new run starts G_AB from these weights (model folder or .safetensors; see below)
     ema_beta: float | None = None  # G_ema <- beta * G_ema + (1 - beta) * G_AB each step, and G_ema ships; None: G_AB
+    d_scale: float = 1.0  # both discriminators see every crop resized by this factor (antialiased); cycles stay at 1
     model: CycleGANConfig = field(default_factory=CycleGANConfig)
 
 
@@ -92,6 +105,13 @@ def train_cyclegan(
     learning_rate(0, lr=config.lr, steps=config.steps, decay_start=decay_start)  # validates decay_start
     if config.ema_beta is not None and not 0.0 < config.ema_beta < 1.0:
         raise ValueError(f"ema_beta must be in (0, 1) or None, got {config.ema_beta}")
+    if not 0.0 < config.d_scale <= 1.0:
+        raise ValueError(f"d_scale must be in (0, 1], got {config.d_scale}")
+    d_size = round(config.crop * config.d_scale)  # the side both discriminators see
+
+    def view(x: torch.Tensor) -> torch.Tensor:
+        return discriminator_view(x, size=d_size)
+
     torch.manual_seed(config.seed)
     paths_a, paths_b = list_images(*config.domain_a), list_images(*config.domain_b)
     crop = CropConfig(crop=config.crop, max_side=config.max_side, seed=config.seed)
@@ -137,6 +157,8 @@ def train_cyclegan(
             info["init"] = config.init_g  # trained_steps counts the steps after it
         if G_ema is not None:
             info["ema_beta"] = config.ema_beta
+        if config.d_scale != 1.0:
+            info["d_scale"] = config.d_scale
         saved = {**parts, "pool_a": pool_a, "pool_b": pool_b, "G_ema": G_ema}
         shipped = G_AB if G_ema is None else G_ema
         save_run(out, saved, counters=counters, shipped=shipped, model=config.model.to_dict(), training=info)
@@ -169,7 +191,7 @@ def train_cyclegan(
                 D.requires_grad_(False)
             with autocast:
                 fake_b, fake_a = G_AB_train(a), G_BA_train(b)
-                l_g_ab, l_g_ba = lsgan_g_loss(D_B(fake_b)), lsgan_g_loss(D_A(fake_a))  # the bare, frozen Ds
+                l_g_ab, l_g_ba = lsgan_g_loss(D_B(view(fake_b))), lsgan_g_loss(D_A(view(fake_a)))  # bare, frozen Ds
                 l_cyc_a, l_cyc_b = cycle_loss(G_BA_train(fake_b), a), cycle_loss(G_AB_train(fake_a), b)
                 loss_g = l_g_ab + l_g_ba + config.cycle_weight * (l_cyc_a + l_cyc_b)
                 l_idt_a = l_idt_b = zero
@@ -187,8 +209,8 @@ def train_cyclegan(
             past_b = world.shard(pool_b.query(world.gather(fake_b.detach().float())))
             past_a = world.shard(pool_a.query(world.gather(fake_a.detach().float())))
             with autocast:
-                l_d_b = lsgan_d_loss(D_B_train(b), D_B_train(past_b))
-                l_d_a = lsgan_d_loss(D_A_train(a), D_A_train(past_a))
+                l_d_b = lsgan_d_loss(D_B_train(view(b)), D_B_train(view(past_b)))
+                l_d_a = lsgan_d_loss(D_A_train(view(a)), D_A_train(view(past_a)))
                 loss_d = l_d_a + l_d_b
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()

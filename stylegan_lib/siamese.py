@@ -206,16 +206,6 @@ def vgg19_features(vgg: nn.Module, x: torch.Tensor, layers) -> dict[str, torch.T
     return vgg(x.contiguous(memory_format=torch.channels_last), tuple(layers))
 
 
-def discriminator_view(x: torch.Tensor, *, size: int) -> torch.Tensor:
-    """Square crops [N, 3, H, H] as a discriminator at ``size`` x ``size`` sees them: resized with an
-    antialiasing filter (at half size a triangle filter, which cancels a 2-px checkerboard and
-    leaves about a third of a 4-px one), so texture finer than G's upsampling lattice earns no
-    reward; unchanged at their own size."""
-    if x.shape[-1] == size:
-        return x
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-
-
 def shift_windows(x: torch.Tensor, *, tile: int, shift: int = 1) -> torch.Tensor:
     """Three ``tile``-pixel windows of each crop in ``x`` [N, 3, H, W]: at the corner, ``shift``
     pixels to the right, ``shift`` pixels down: [3N, 3, tile, tile] (all first windows, then all

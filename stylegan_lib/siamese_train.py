@@ -8,7 +8,7 @@ Two choices around the seed's losses: ``d_backbone="vgg19"`` makes D a set of he
 frozen VGG19 features (:class:`~stylegan_lib.siamese.FeatureDiscriminator`) instead of a
 network learning from pixels, and ``content_weight`` adds a VGG19 content term between AB and
 A. With either, the frozen VGG19 runs once per batch and both share its features. ``d_scale``
-< 1 shows the feature D antialiased, smaller crops (:func:`~stylegan_lib.siamese.discriminator_view`),
+< 1 shows the feature D antialiased, smaller crops (:func:`~stylegan_lib.training.discriminator_view`),
 so the 2- and 4-px texture of G's upsampling lattice, which a D at full size rewards, is below
 what it can see; the content term still compares the full-size crops.
 ``equivariance_weight`` adds :func:`~stylegan_lib.siamese.shift_equivariance_loss`: G on
@@ -49,7 +49,6 @@ from .siamese import (
     SiameseConfig,
     build_models,
     content_loss,
-    discriminator_view,
     load_generator,
     loss_d_fake,
     loss_d_real,
@@ -62,7 +61,16 @@ from .siamese import (
     vgg19_features,
 )
 from .tiling import combo, cut_tiles, stitch_tiles
-from .training import RunLog, RunSettings, TrainProgress, restore_run, sample_grid, save_run, update_ema
+from .training import (
+    RunLog,
+    RunSettings,
+    TrainProgress,
+    discriminator_view,
+    restore_run,
+    sample_grid,
+    save_run,
+    update_ema,
+)
 from .vgg import load_vgg19
 
 LOG_FIELDS = (

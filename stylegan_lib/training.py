@@ -1,4 +1,5 @@
-"""What the training loops share: the run folder's state and log, clocks, progress, sample grids, EMA.
+"""What the training loops share: the run folder's state and log, clocks, progress, sample grids, EMA,
+the antialiased view a discriminator gets of smaller crops.
 
 Every trainer (siamese_train, cyclegan_train, adain_train, progan_train) keeps its loop explicit
 and leaves the bookkeeping around it to this module:
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import checkpointing
@@ -64,6 +66,16 @@ def sample_grid(rows: list[torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
+def discriminator_view(x: torch.Tensor, *, size: int) -> torch.Tensor:
+    """Square crops [N, 3, H, H] as a discriminator at ``size`` x ``size`` sees them: resized with an
+    antialiasing filter (at half size a triangle filter, which cancels a 2-px checkerboard and
+    leaves about a third of a 4-px one), so texture finer than G's upsampling lattice earns no
+    reward; unchanged at their own size."""
+    if x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
 def update_ema(G_ema: nn.Module, G: nn.Module, *, beta: float) -> None:
     """G_ema <- beta * G_ema + (1 - beta) * G for parameters; buffers (batch-norm stats) are copied."""
     if not 0.0 <= beta <= 1.0:

@@ -116,6 +116,31 @@ def test_init_g_converts_a_transposed_generator_and_g_ema_ships(domains, tmp_pat
         train_cyclegan(config(domains, tmp_path / "bad", ema_beta=1.0))
 
 
+def test_d_scale_shows_both_discriminators_every_crop_antialiased_at_that_size(domains, tmp_path, monkeypatch):
+    from stylegan_lib import cyclegan_train, training
+
+    seen = []
+
+    def recording_view(x, *, size):
+        seen.append((tuple(x.shape[-2:]), size))
+        return training.discriminator_view(x, size=size)
+
+    monkeypatch.setattr(cyclegan_train, "discriminator_view", recording_view)
+    train_cyclegan(config(domains, tmp_path / "half", steps=2, crop=64, d_scale=0.5))
+    # per step: G's two adversarial terms, then each D on real and pooled crops
+    assert seen == [((64, 64), 32)] * 12
+    info = json.loads((tmp_path / "half" / "config.json").read_text())["training"]
+    assert info["d_scale"] == 0.5
+    seen.clear()
+    train_cyclegan(config(domains, tmp_path / "full", steps=1, crop=64))
+    assert seen == [((64, 64), 64)] * 6  # d_scale 1: the crops as they are
+    assert "d_scale" not in json.loads((tmp_path / "full" / "config.json").read_text())["training"]
+    with pytest.raises(ValueError, match="d_scale must be in"):
+        train_cyclegan(config(domains, tmp_path / "bad", d_scale=0.0))
+    with pytest.raises(ValueError, match="at least 32x32"):  # 32-px crops at half size: too small for the PatchGAN
+        train_cyclegan(config(domains, tmp_path / "small", steps=1, d_scale=0.5))
+
+
 def test_cli_trains_then_translates_with_method_cyclegan(domains, tmp_path):
     a, b = domains
     run = tmp_path / "cli-run"

@@ -19,7 +19,6 @@ from stylegan_lib.siamese import (
     Generator,
     SiameseConfig,
     content_loss,
-    discriminator_view,
     load_generator,
     vgg19_features,
 )
@@ -129,21 +128,6 @@ def test_feature_discriminator_shapes_and_refusals():
         FeatureDiscriminator(TINY, size=16)  # relu4_1 of 16 px is 2 px
     with pytest.raises(ValueError, match="layers must be among"):
         FeatureDiscriminator(TINY, size=64, layers=("relu5_1",))
-
-
-def test_discriminator_view_hides_the_upsampling_lattice():
-    ramp = torch.linspace(0, 1, 64).expand(1, 3, 64, 64).contiguous()  # smooth content
-    idx = torch.arange(64)
-    checker2 = 0.1 * (-1.0) ** (idx[:, None] + idx[None, :])  # the 2-px lattice of a 2x nearest upsampling
-    squares4 = 0.1 * (-1.0) ** (idx[:, None] // 2 + idx[None, :] // 2)  # the 4-px one (2-px squares)
-    base = discriminator_view(ramp, size=32)
-    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))  # the filter is renormalised at the border
-    assert (discriminator_view(ramp + checker2, size=32) - base)[inner].abs().max() < 1e-6
-    assert (discriminator_view(ramp + squares4, size=32) - base)[inner].abs().max() < 0.4 * 0.1
-    # the content passes: the view is the ramp sampled at the half-size pixel centres
-    centres = (torch.arange(32) * 2 + 0.5) / 63
-    assert torch.allclose(base[0, 0, 5, 1:-1], centres[1:-1], atol=1e-5)
-    assert discriminator_view(ramp, size=64) is ramp
 
 
 def test_feature_discriminator_at_half_scale(domains, tmp_path, vgg_weights_file):

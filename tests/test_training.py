@@ -17,7 +17,7 @@ from stylegan_lib.progan import ProGANConfig
 from stylegan_lib.progan_train import ProGANTrainConfig, train_progan
 from stylegan_lib.siamese import SiameseConfig
 from stylegan_lib.siamese_train import SiameseTrainConfig, train_siamese
-from stylegan_lib.training import RunLog, restore_run, save_run
+from stylegan_lib.training import RunLog, discriminator_view, restore_run, save_run
 
 # ----------------------------------------------------------------------------- the run state
 
@@ -181,3 +181,18 @@ def _tensors(obj):
     elif isinstance(obj, (list, tuple)):
         for v in obj:
             yield from _tensors(v)
+
+
+def test_discriminator_view_hides_the_upsampling_lattice():
+    ramp = torch.linspace(0, 1, 64).expand(1, 3, 64, 64).contiguous()  # smooth content
+    idx = torch.arange(64)
+    checker2 = 0.1 * (-1.0) ** (idx[:, None] + idx[None, :])  # the 2-px lattice of a 2x nearest upsampling
+    squares4 = 0.1 * (-1.0) ** (idx[:, None] // 2 + idx[None, :] // 2)  # the 4-px one (2-px squares)
+    base = discriminator_view(ramp, size=32)
+    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))  # the filter is renormalised at the border
+    assert (discriminator_view(ramp + checker2, size=32) - base)[inner].abs().max() < 1e-6
+    assert (discriminator_view(ramp + squares4, size=32) - base)[inner].abs().max() < 0.4 * 0.1
+    # the content passes: the view is the ramp sampled at the half-size pixel centres
+    centres = (torch.arange(32) * 2 + 0.5) / 63
+    assert torch.allclose(base[0, 0, 5, 1:-1], centres[1:-1], atol=1e-5)
+    assert discriminator_view(ramp, size=64) is ramp
