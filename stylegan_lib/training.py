@@ -70,10 +70,11 @@ def discriminator_view(x: torch.Tensor, *, size: int) -> torch.Tensor:
     """Square crops [N, 3, H, H] as a discriminator at ``size`` x ``size`` sees them: resized with an
     antialiasing filter (at half size a triangle filter, which cancels a 2-px checkerboard and
     leaves about a third of a 4-px one), so texture finer than G's upsampling lattice earns no
-    reward; unchanged at their own size."""
+    reward; unchanged at their own size. Computed in float32 (the CPU has no bfloat16 antialiased
+    resize), returned in ``x``'s dtype."""
     if x.shape[-1] == size:
         return x
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True).to(x.dtype)
 
 
 def update_ema(G_ema: nn.Module, G: nn.Module, *, beta: float) -> None:

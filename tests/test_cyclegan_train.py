@@ -126,7 +126,7 @@ def test_d_scale_shows_both_discriminators_every_crop_antialiased_at_that_size(d
         return training.discriminator_view(x, size=size)
 
     monkeypatch.setattr(cyclegan_train, "discriminator_view", recording_view)
-    train_cyclegan(config(domains, tmp_path / "half", steps=2, crop=64, d_scale=0.5))
+    train_cyclegan(config(domains, tmp_path / "half", steps=2, crop=64, d_scale=0.5, bf16=True))  # bf16: G hands D bf16
     # per step: G's two adversarial terms, then each D on real and pooled crops
     assert seen == [((64, 64), 32)] * 12
     info = json.loads((tmp_path / "half" / "config.json").read_text())["training"]

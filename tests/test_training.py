@@ -196,3 +196,5 @@ def test_discriminator_view_hides_the_upsampling_lattice():
     centres = (torch.arange(32) * 2 + 0.5) / 63
     assert torch.allclose(base[0, 0, 5, 1:-1], centres[1:-1], atol=1e-5)
     assert discriminator_view(ramp, size=64) is ramp
+    half = discriminator_view(ramp.bfloat16(), size=32)  # what a bf16-autocast G hands its discriminator
+    assert half.dtype == torch.bfloat16 and torch.allclose(half.float(), base, atol=1e-2)
