@@ -65,7 +65,6 @@ def sample_grid(rows: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2).unsqueeze(0)
 
 
-@torch.no_grad()
 def discriminator_view(x: torch.Tensor, *, size: int) -> torch.Tensor:
     """Square crops [N, 3, H, H] as a discriminator at ``size`` x ``size`` sees them: resized with an
     antialiasing filter (at half size a triangle filter, which cancels a 2-px checkerboard and
@@ -77,6 +76,7 @@ def discriminator_view(x: torch.Tensor, *, size: int) -> torch.Tensor:
     return F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True).to(x.dtype)
 
 
+@torch.no_grad()
 def update_ema(G_ema: nn.Module, G: nn.Module, *, beta: float) -> None:
     """G_ema <- beta * G_ema + (1 - beta) * G for parameters; buffers (batch-norm stats) are copied."""
     if not 0.0 <= beta <= 1.0:

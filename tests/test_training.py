@@ -197,4 +197,7 @@ def test_discriminator_view_hides_the_upsampling_lattice():
     assert torch.allclose(base[0, 0, 5, 1:-1], centres[1:-1], atol=1e-5)
     assert discriminator_view(ramp, size=64) is ramp
     half = discriminator_view(ramp.bfloat16(), size=32)  # what a bf16-autocast G hands its discriminator
+    image = ramp.clone().requires_grad_(True)  # G's adversarial gradient passes through the view
+    discriminator_view(image, size=32).sum().backward()
+    torch.testing.assert_close(image.grad.sum(), torch.tensor(3 * 32 * 32.0))  # each output pixel's weights sum to 1
     assert half.dtype == torch.bfloat16 and torch.allclose(half.float(), base, atol=1e-2)
