@@ -97,7 +97,7 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
     world.local_batch(config.batch)  # the global batch must split evenly across the ranks
     torch.manual_seed(config.seed)
     content_samplers, style_sampler = _samplers(config)
-    decoder = adain.Decoder(config.model).to(device)  # first: its init must not depend on VGG19 being cached
+    decoder = adain.Decoder(config.model).to(device)
     encoder = load_vgg19(config.model.vgg_weights, device=device)  # frozen, cached per process
     autocast_dtype = training_autocast(device, config.bf16)  # precision.py: what bf16 means in every trainer
     channels_last = training_channels_last(device, autocast_dtype)

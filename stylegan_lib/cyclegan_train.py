@@ -6,12 +6,13 @@ discriminators frozen; then D_A and D_B take one Adam step on real crops against
 drawn through their 50-image history pools. The learning rate is constant, then decays
 linearly to 0 from ``decay_start`` to ``steps`` (:func:`stylegan_lib.cyclegan.learning_rate`).
 
-The run folder gets ``model.safetensors`` + ``config.json`` (G_AB only: what ships),
+The run folder gets ``model.safetensors`` + ``config.json`` (G_AB, or G_ema: what ships),
 ``train_state.*`` (exact resume: all four networks, both optimisers, crop samplers, history
 pools and the torch RNG), ``log.csv`` and ``samples/step_NNNNNN.png`` (rows: A, G_AB(A),
-G_BA(G_AB(A)), B, G_BA(B) for four fixed crops). A ``time_limit_s`` ends the run cleanly with a
-checkpoint, so a long training can be cut into commands that fit a time limit and resumed with
-the same command. ``bf16``: bfloat16 autocast, as in every trainer (:mod:`stylegan_lib.precision`).
+G_ema(A) with ``ema_beta``, G_BA(G_AB(A)), B, G_BA(B) for four fixed crops). A ``time_limit_s``
+ends the run cleanly with a checkpoint, so a long training can be cut into commands that fit a
+time limit and resumed with the same command. ``bf16``: bfloat16 autocast, as in every trainer
+(:mod:`stylegan_lib.precision`).
 
 ``init_g`` starts a new run's G_AB from a shipped generator (G_BA and both discriminators start
 afresh); a transposed-convolution generator can start a resize-convolution run, its u-k kernels
