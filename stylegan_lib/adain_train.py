@@ -32,7 +32,7 @@ from . import adain, checkpointing, distributed
 from .data import CropConfig, CropSampler, list_images
 from .images import save_png
 from .precision import autocast_context, training_autocast, training_channels_last
-from .training import RunLog, RunSettings, TrainProgress, restore_run, sample_grid, save_run
+from .training import RunLog, RunSettings, TrainProgress, restore_run, sample_grid, save_run, snapshot_name
 from .vgg import load_vgg19
 
 LOG_FIELDS = ("step", "loss", "loss_content", "loss_style", "lr", "seconds")
@@ -124,7 +124,9 @@ def train_adain(config: AdaINTrainConfig, *, callback: Callable[[TrainProgress],
         info = {"trained_steps": step, "train_seconds": round(elapsed)}
         if config.init is not None:
             info["init"] = config.init  # trained_steps counts the steps after it
-        save_run(out, parts, counters=counters, shipped=decoder, model=config.model.to_dict(), training=info)
+        snapshot = snapshot_name(step) if config.keep_snapshots else None
+        save_run(out, parts, counters=counters, shipped=decoder, model=config.model.to_dict(), training=info,
+                 snapshot=snapshot)  # fmt: skip
 
     decoder_train = world.wrap(decoder)  # DDP (the decoder itself on one process)
     autocast = autocast_context(device, autocast_dtype)

@@ -63,6 +63,7 @@ from .training import (
     restore_run,
     sample_grid,
     save_run,
+    snapshot_name,
     update_ema,
 )
 
@@ -162,7 +163,9 @@ def train_cyclegan(
             info["d_scale"] = config.d_scale
         saved = {**parts, "pool_a": pool_a, "pool_b": pool_b, "G_ema": G_ema}
         shipped = G_AB if G_ema is None else G_ema
-        save_run(out, saved, counters=counters, shipped=shipped, model=config.model.to_dict(), training=info)
+        snapshot = snapshot_name(step) if config.keep_snapshots else None
+        save_run(out, saved, counters=counters, shipped=shipped, model=config.model.to_dict(), training=info,
+                 snapshot=snapshot)  # fmt: skip
 
     def save_samples(path: Path) -> None:
         with torch.no_grad(), autocast:

@@ -25,7 +25,8 @@ The run folder gets ``model.safetensors`` + ``config.json`` (G_ema: what ships),
 ``train_state.*`` (resume), ``log.csv`` and ``samples/step_NNNNNN.png`` (G_ema on fixed latents,
 upsampled to the final resolution, so grids are comparable over the whole run); with
 ``snapshot_kimg``, ``snapshots/imagesNNNNNNNNN/`` keeps G_ema (+ ``config.json``) along the way, so an
-earlier point of a run that later degrades can still be evaluated and shipped. A
+earlier point of a run that later degrades can still be evaluated and shipped (``keep_snapshots``:
+the same at every checkpoint). A
 ``time_limit_s`` ends the run cleanly with a checkpoint, a log row and a sample grid of its last
 step; the same command resumes it exactly.
 
@@ -429,8 +430,9 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
     def save() -> None:
         counters = {"step": step, "images_shown": shown, "elapsed": elapsed, "model": model.to_dict(),
                     "config": {k: v for k, v in asdict(config).items() if k != "model"}}  # fmt: skip
+        snapshot = f"images{shown:09d}" if config.keep_snapshots else None
         save_run(out, {**parts, "augment_rng": aug_rng}, counters=counters, shipped=shipped(), model=model.to_dict(),
-                 training=info())  # fmt: skip
+                 training=info(), snapshot=snapshot)  # fmt: skip
 
     # DDP wrappers, each called only in its own step; a stage leaves the other stages' weights unused
     unused = isinstance(model, ProGANConfig)

@@ -69,6 +69,7 @@ from .training import (
     restore_run,
     sample_grid,
     save_run,
+    snapshot_name,
     update_ema,
 )
 from .vgg import load_vgg19
@@ -196,7 +197,9 @@ def train_siamese(
         counters = {"step": step, "elapsed": elapsed, "config": asdict(config)}
         shipped = G if G_ema is None else G_ema
         model = config.model.to_dict()
-        save_run(out, {**parts, "G_ema": G_ema}, counters=counters, shipped=shipped, model=model, training=info)
+        snapshot = snapshot_name(step) if config.keep_snapshots else None
+        save_run(out, {**parts, "G_ema": G_ema}, counters=counters, shipped=shipped, model=model, training=info,
+                 snapshot=snapshot)  # fmt: skip
 
     # DDP wrappers, called only in their own step: D_train in D's step, G_train in G's (both steps
     # use the one forward of G). G's loss looks through the bare D, frozen: no D gradient, no all-reduce.

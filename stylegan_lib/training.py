@@ -50,6 +50,7 @@ class RunSettings:
     log_every: int = 50  # steps between log rows (and callbacks)
     sample_every: int = 500  # steps between sample grids
     checkpoint_every: int = 500  # steps between checkpoints
+    keep_snapshots: bool = False  # also keep each checkpoint's shipped model in snapshots/ (to pick a step later)
     time_limit_s: float | None = None  # stop (with a checkpoint) after this many seconds
 
 
@@ -158,6 +159,7 @@ def save_run(
     shipped: nn.Module,
     model: dict,
     training: dict,
+    snapshot: str | None = None,
 ) -> None:
     """Write a checkpoint of the run in ``out`` (rank 0's job).
 
@@ -166,11 +168,20 @@ def save_run(
     item's; None: a part this run does not have, left out), the torch RNG (``"torch_rng"``) and
     ``counters`` (step, elapsed seconds, the train config: whatever the trainer restores).
     ``model.safetensors`` + ``config.json``: ``shipped`` with ``model`` (its config's ``to_dict()``)
-    and ``training`` (what the run says of itself) under ``"training"``.
+    and ``training`` (what the run says of itself) under ``"training"``. ``snapshot``: also write
+    that pair to ``out/snapshots/<snapshot>/``, which later checkpoints leave alone (the trainers
+    name it by the step, ``RunSettings.keep_snapshots``), so that a step can be picked afterwards.
     """
     state = {name: _state_of(part) for name, part in parts.items() if part is not None}
     checkpointing.save_state(out, {**state, "torch_rng": torch.get_rng_state(), **counters})
     checkpointing.save_model(out, shipped, model, training=training)
+    if snapshot is not None:
+        checkpointing.save_model(out / "snapshots" / snapshot, shipped, model, training=training)
+
+
+def snapshot_name(step: int) -> str:
+    """The folder under ``snapshots/`` of a step's model (``RunSettings.keep_snapshots``)."""
+    return f"step_{step:06d}"
 
 
 def restore_run(out: Path, state: Mapping[str, Any], parts: Mapping[str, Any], *, model: dict) -> None:

@@ -86,7 +86,8 @@ def test_every_trainer_config_takes_the_run_settings_once():
     from stylegan_lib.training import RunSettings
 
     shared = {f.name for f in fields(RunSettings)}
-    assert shared == {"seed", "device", "bf16", "log_every", "sample_every", "checkpoint_every", "time_limit_s"}
+    assert shared == {"seed", "device", "bf16", "log_every", "sample_every", "checkpoint_every", "keep_snapshots",
+                      "time_limit_s"}  # fmt: skip
     for config in (SiameseTrainConfig, CycleGANTrainConfig, AdaINTrainConfig, ProGANTrainConfig):
         assert issubclass(config, RunSettings) and not shared & set(config.__annotations__)  # none redefined
         assert field_comments(config)["bf16"] == field_comments(RunSettings)["bf16"]  # the CLI's --help, inherited
@@ -117,21 +118,23 @@ def folders(shared_dir, tmp_path_factory):
     return root
 
 
-def _one_step(trainer: str, folders, out, bf16: bool):
+def _one_step(trainer: str, folders, out, bf16: bool, *, steps: int = 1, **settings):
+    """``steps`` steps of a tiny run of ``trainer`` (ProGAN: its two phases), a checkpoint at each."""
     a, b = [str(folders / "photos")], [str(folders / "paintings")]
-    common = {"out": str(out), "bf16": bf16, "log_every": 1, "sample_every": 1, "checkpoint_every": 1}
+    common = {"out": str(out), "bf16": bf16, "log_every": 1, "sample_every": 1, "checkpoint_every": 1, **settings}
     if trainer == "siamese":
         model = SiameseConfig(tile=16, lenvec=8, ngf=4, n_blocks=1, ndf=4)
-        train_siamese(SiameseTrainConfig(domain_a=a, domain_b=b, steps=1, batch=2, model=model, **common))
+        train_siamese(SiameseTrainConfig(domain_a=a, domain_b=b, steps=steps, batch=2, model=model, **common))
     elif trainer == "siamese-vgg19":
         model = SiameseConfig(tile=16, lenvec=8, ngf=4, n_blocks=1, ndf=4)
-        train_siamese(SiameseTrainConfig(domain_a=a, domain_b=b, steps=1, batch=2, model=model, d_backbone="vgg19",
-                                         content_weight=1.0, **common))  # fmt: skip
+        train_siamese(SiameseTrainConfig(domain_a=a, domain_b=b, steps=steps, batch=2, model=model,
+                                         d_backbone="vgg19", content_weight=1.0, **common))  # fmt: skip
     elif trainer == "cyclegan":
         model = CycleGANConfig(ngf=4, n_blocks=1, ndf=8)
-        train_cyclegan(CycleGANTrainConfig(domain_a=a, domain_b=b, steps=1, batch=2, crop=32, model=model, **common))
+        train_cyclegan(CycleGANTrainConfig(domain_a=a, domain_b=b, steps=steps, batch=2, crop=32, model=model,
+                                           **common))  # fmt: skip
     elif trainer == "adain":
-        train_adain(AdaINTrainConfig(content=a, style=b, steps=1, batch=2, crop=32, model=AdaINConfig(width=8),
+        train_adain(AdaINTrainConfig(content=a, style=b, steps=steps, batch=2, crop=32, model=AdaINConfig(width=8),
                                      **common))  # fmt: skip
     else:
         model = ProGANConfig(z_dim=8, img_resolution=16, fmap_base=32, fmap_max=16)
@@ -201,3 +204,24 @@ def test_discriminator_view_hides_the_upsampling_lattice():
     discriminator_view(image, size=32).sum().backward()
     torch.testing.assert_close(image.grad.sum(), torch.tensor(3 * 32 * 32.0))  # each output pixel's weights sum to 1
     assert half.dtype == torch.bfloat16 and torch.allclose(half.float(), base, atol=1e-2)
+
+
+@pytest.mark.parametrize("trainer", ["siamese", "cyclegan", "adain", "progan"])
+def test_keep_snapshots_keeps_every_checkpoints_model(trainer, folders, tmp_path):
+    """With keep_snapshots each checkpoint's shipped pair stays in snapshots/, named by its step
+    (ProGAN: images shown); the newest is the run's model, earlier ones differ from it; without
+    it there is no snapshots/."""
+    from safetensors.torch import load_file
+
+    _one_step(trainer, folders, tmp_path / "plain", False, steps=2)
+    assert not (tmp_path / "plain" / "snapshots").exists()
+    out = tmp_path / "kept"
+    _one_step(trainer, folders, out, False, steps=2, keep_snapshots=True)
+    kept = sorted((out / "snapshots").iterdir())
+    assert len(kept) >= 2, kept
+    if trainer != "progan":
+        assert [k.name for k in kept] == ["step_000001", "step_000002"]
+    shipped, newest, first = (load_file(f / "model.safetensors") for f in (out, kept[-1], kept[0]))
+    assert shipped.keys() == newest.keys() and all(torch.equal(shipped[k], newest[k]) for k in shipped)
+    assert any(not torch.equal(shipped[k], first[k]) for k in shipped)
+    assert (kept[-1] / "config.json").read_text() == (out / "config.json").read_text()
