@@ -32,7 +32,6 @@ all translations, queries its copy (same seed, same images, same order) and keep
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -59,7 +58,9 @@ from .training import (
     RunLog,
     RunSettings,
     TrainProgress,
+    check_ema_beta,
     discriminator_view,
+    ema_copy,
     restore_run,
     sample_grid,
     save_run,
@@ -105,8 +106,7 @@ def train_cyclegan(
     world.local_batch(config.batch)  # the global batch must split evenly across the ranks
     decay_start = config.steps // 2 if config.decay_start is None else config.decay_start
     learning_rate(0, lr=config.lr, steps=config.steps, decay_start=decay_start)  # validates decay_start
-    if config.ema_beta is not None and not 0.0 < config.ema_beta < 1.0:
-        raise ValueError(f"ema_beta must be in (0, 1) or None, got {config.ema_beta}")
+    check_ema_beta(config.ema_beta)
     if not 0.0 < config.d_scale <= 1.0:
         raise ValueError(f"d_scale must be in (0, 1], got {config.d_scale}")
     d_size = round(config.crop * config.d_scale)  # the side both discriminators see
@@ -146,11 +146,7 @@ def train_cyclegan(
     elif config.init_g is not None:
         G_AB.load_state_dict(_init_weights(config.init_g, config.model))
     # G_ema starts as G_AB (also when a run begun without it is resumed with ema_beta)
-    G_ema = None
-    if config.ema_beta is not None:
-        G_ema = copy.deepcopy(G_AB).eval().requires_grad_(False)
-        if state is not None and "G_ema" in state:
-            G_ema.load_state_dict(state["G_ema"])
+    G_ema = ema_copy(G_AB, beta=config.ema_beta, saved=None if state is None else state.get("G_ema"))
 
     def save() -> None:
         counters = {"step": step, "elapsed": elapsed, "config": asdict(config)}

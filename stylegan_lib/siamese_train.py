@@ -65,7 +65,9 @@ from .training import (
     RunLog,
     RunSettings,
     TrainProgress,
+    check_ema_beta,
     discriminator_view,
+    ema_copy,
     restore_run,
     sample_grid,
     save_run,
@@ -123,8 +125,7 @@ def _check(config: SiameseTrainConfig) -> None:
         raise ValueError(f"d_scale must be in (0, 1], got {config.d_scale}")
     if config.d_scale != 1.0 and config.d_backbone != "vgg19":
         raise ValueError("d_scale < 1 needs the vgg19 discriminator (the pixel D is built for 2S x 2S crops)")
-    if config.ema_beta is not None and not 0.0 < config.ema_beta < 1.0:
-        raise ValueError(f"ema_beta must be in (0, 1) or None, got {config.ema_beta}")
+    check_ema_beta(config.ema_beta)
 
 
 def combo_with_shifts(G, a: torch.Tensor, *, n: int, tile: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -184,11 +185,7 @@ def train_siamese(
             raise ValueError(f"init_g {config.init_g} has another model config: {start_config}")
         G.load_state_dict(start.state_dict())
     # G_ema starts as G (also when a run begun without it is resumed with ema_beta)
-    G_ema = None
-    if config.ema_beta is not None:
-        G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-        if state is not None and "G_ema" in state:
-            G_ema.load_state_dict(state["G_ema"])
+    G_ema = ema_copy(G, beta=config.ema_beta, saved=None if state is None else state.get("G_ema"))
 
     def save() -> None:
         info = {"trained_steps": step, "train_seconds": round(elapsed), "combo": config.combo}

@@ -77,6 +77,24 @@ def discriminator_view(x: torch.Tensor, *, size: int) -> torch.Tensor:
     return F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True).to(x.dtype)
 
 
+def check_ema_beta(beta: float | None) -> None:
+    """A trainer's ``ema_beta``: None (no G_ema) or in (0, 1)."""
+    if beta is not None and not 0.0 < beta < 1.0:
+        raise ValueError(f"ema_beta must be in (0, 1) or None, got {beta}")
+
+
+def ema_copy(G: nn.Module, *, beta: float | None, saved: Mapping[str, Any] | None) -> nn.Module | None:
+    """G_ema for a trainer's ``ema_beta`` (None: None): a frozen eval-mode copy of ``G``, loaded with
+    ``saved`` (a resumed run's G_ema) when there is one; a run begun without G_ema and resumed with
+    ``ema_beta`` starts it from G."""
+    if beta is None:
+        return None
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    if saved is not None:
+        G_ema.load_state_dict(saved)
+    return G_ema
+
+
 @torch.no_grad()
 def update_ema(G_ema: nn.Module, G: nn.Module, *, beta: float) -> None:
     """G_ema <- beta * G_ema + (1 - beta) * G for parameters; buffers (batch-norm stats) are copied."""
