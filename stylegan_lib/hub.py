@@ -69,9 +69,9 @@ REGISTRY: dict[str, ModelEntry] = {
     # download that does not match it is refused.
     "siamese-vangogh": ModelEntry(
         repo_id="stylegan-lib/siamese-vangogh",
-        revision="v4",
+        revision="v5",
         description="Siamese GAN generator, landscape photo -> Van Gogh, applied by tiles",
-        sha256="e34e1470b7179ffea49f256aea9e1ec0d6f6d4d6b9afaf1e6fa5d998663c77a7",
+        sha256="814f22a9ecef859023aee1cf87a334b1db2678712543ad1567c67db16d6ddd45",
     ),
     # The same generator trained without the Combo model (D sees single tiles): the naive
     # baseline the Van Gogh HD tab compares against.
