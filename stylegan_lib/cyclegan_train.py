@@ -58,6 +58,7 @@ from .training import (
     RunLog,
     RunSettings,
     TrainProgress,
+    check_d_scale,
     check_ema_beta,
     discriminator_view,
     ema_copy,
@@ -107,8 +108,7 @@ def train_cyclegan(
     decay_start = config.steps // 2 if config.decay_start is None else config.decay_start
     learning_rate(0, lr=config.lr, steps=config.steps, decay_start=decay_start)  # validates decay_start
     check_ema_beta(config.ema_beta)
-    if not 0.0 < config.d_scale <= 1.0:
-        raise ValueError(f"d_scale must be in (0, 1], got {config.d_scale}")
+    check_d_scale(config.d_scale)
     d_size = round(config.crop * config.d_scale)  # the side both discriminators see
 
     def view(x: torch.Tensor) -> torch.Tensor:

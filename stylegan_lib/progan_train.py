@@ -308,6 +308,11 @@ def build_models(model: ProGANConfig | DCGANConfig) -> tuple[nn.Module, nn.Modul
     return progan.Generator(model), progan.Discriminator(model)
 
 
+def _snapshot_name(shown: int) -> str:
+    """The folder under ``snapshots/`` of G_ema after ``shown`` images (``snapshot_kimg``, ``keep_snapshots``)."""
+    return f"images{shown:09d}"
+
+
 def _grid(images: torch.Tensor, *, resolution: int) -> torch.Tensor:
     # [n, 3, r, r] in [0, 1] -> [1, 3, rows * R, cols * R], nearest-upsampled to R, up to 8 per row
     x = F.interpolate(images, size=resolution, mode="nearest") if images.shape[-1] != resolution else images
@@ -430,7 +435,7 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
     def save() -> None:
         counters = {"step": step, "images_shown": shown, "elapsed": elapsed, "model": model.to_dict(),
                     "config": {k: v for k, v in asdict(config).items() if k != "model"}}  # fmt: skip
-        snapshot = f"images{shown:09d}" if config.keep_snapshots else None
+        snapshot = _snapshot_name(shown) if config.keep_snapshots else None
         save_run(out, {**parts, "augment_rng": aug_rng}, counters=counters, shipped=shipped(), model=model.to_dict(),
                  training=info(), snapshot=snapshot)  # fmt: skip
 
@@ -532,6 +537,6 @@ def train_progan(config: ProGANTrainConfig, *, callback: Callable[[TrainProgress
                 save()
             crossed = snapshot_every and shown // snapshot_every > (shown - n) // snapshot_every  # a multiple
             if world.main and crossed:
-                snapshot = out / "snapshots" / f"images{shown:09d}"
+                snapshot = out / "snapshots" / _snapshot_name(shown)
                 checkpointing.save_model(snapshot, shipped(), model.to_dict(), training=info())
         return run.finish(save)

@@ -65,6 +65,7 @@ from .training import (
     RunLog,
     RunSettings,
     TrainProgress,
+    check_d_scale,
     check_ema_beta,
     discriminator_view,
     ema_copy,
@@ -121,8 +122,7 @@ def _check(config: SiameseTrainConfig) -> None:
         raise ValueError(f"equivariance_weight must be >= 0, got {config.equivariance_weight}")
     if config.equivariance_weight and not config.combo:
         raise ValueError("equivariance_weight needs the Combo model's 2S crops (combo=True)")
-    if not 0.0 < config.d_scale <= 1.0:
-        raise ValueError(f"d_scale must be in (0, 1], got {config.d_scale}")
+    check_d_scale(config.d_scale)
     if config.d_scale != 1.0 and config.d_backbone != "vgg19":
         raise ValueError("d_scale < 1 needs the vgg19 discriminator (the pixel D is built for 2S x 2S crops)")
     check_ema_beta(config.ema_beta)

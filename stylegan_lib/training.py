@@ -77,6 +77,12 @@ def discriminator_view(x: torch.Tensor, *, size: int) -> torch.Tensor:
     return F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True).to(x.dtype)
 
 
+def check_d_scale(d_scale: float) -> None:
+    """A trainer's ``d_scale`` (the fraction of a crop's side its discriminators see): in (0, 1]."""
+    if not 0.0 < d_scale <= 1.0:
+        raise ValueError(f"d_scale must be in (0, 1], got {d_scale}")
+
+
 def check_ema_beta(beta: float | None) -> None:
     """A trainer's ``ema_beta``: None (no G_ema) or in (0, 1)."""
     if beta is not None and not 0.0 < beta < 1.0:
